@@ -1,0 +1,190 @@
+"""The base of every channel simulator: an ASGI app with the channel's routes plus a shared control API.
+
+The control API (under `/_sim/`) is not part of any channel's protocol: it stands for the customer's phone
+(balances, payment codes, scanning a dynamic code) and lets tests read the ledger and queue faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from adapters.simcore.bank import BankSettings, Outcome, SimBank, SimOrder
+from adapters.simcore.faults import Fault, NotifyFault, OperationFault
+from adapters.simcore.notifier import Notifier, OutgoingNotification
+
+
+@dataclass
+class SimulatorSettings:
+    """Settings every simulator shares; seconds are multiplied by `bank.time_scale`."""
+
+    bank: BankSettings = field(default_factory=BankSettings)
+    latency_s: float = 0.0  # added before every protocol answer
+    hang_s: float = 10.0  # how long an HTTP-timeout fault holds the request before answering
+    notify_ladder_s: Sequence[float] | None = None  # None: the channel's own retry ladder
+
+
+class ChannelSimulator:
+    """Shared machinery; a channel subclass adds its protocol routes and its notification format."""
+
+    #: The channel's own notification retry ladder in seconds (CHANNELS.md section 6).
+    notify_ladder_s: Sequence[float] = ()
+
+    def __init__(self, settings: SimulatorSettings, bank: SimBank) -> None:
+        self.settings = settings
+        self.bank = bank
+        ladder = settings.notify_ladder_s if settings.notify_ladder_s is not None else self.notify_ladder_s
+        self.notifier = Notifier(ladder=ladder, time_scale=settings.bank.time_scale)
+        self.app = Starlette(routes=[*self.protocol_routes(), *self._control_routes()], lifespan=self._lifespan)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        """Standalone runs stop their notifications on shutdown; a host app mounting us calls `aclose`."""
+        yield
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.notifier.aclose()
+
+    # ---- for subclasses ------------------------------------------------------------------------------
+
+    def protocol_routes(self) -> list[BaseRoute]:
+        """The channel's own endpoints."""
+        raise NotImplementedError
+
+    def payment_notification(self, order: SimOrder) -> OutgoingNotification:
+        """A signed payment notification for a paid dynamic order, in the channel's format."""
+        raise NotImplementedError
+
+    def order_for_code_url(self, code_url: str) -> str | None:
+        """The out_trade_no behind one of this channel's dynamic code URLs."""
+        raise NotImplementedError
+
+    async def before_answer(self, outcome: Outcome | None = None) -> None:
+        """Apply configured latency, and hold the request when the outcome is an HTTP timeout."""
+        delay = self.settings.latency_s * self.settings.bank.time_scale
+        if outcome is Outcome.HTTP_TIMEOUT:
+            delay += self.settings.hang_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    # ---- notifications -------------------------------------------------------------------------------
+
+    def notify_paid(self, order: SimOrder) -> None:
+        """Send the payment notification with whatever fault the amount asks for."""
+        if not order.notify_url:
+            return
+        fault = self.bank.notify_fault(order)
+        if fault is NotifyFault.LOST:
+            return
+        first_delay = self.notifier.ladder[0] if fault is NotifyFault.DELAYED and self.notifier.ladder else 0.0
+        copies = 2 if fault is NotifyFault.DUPLICATED else 1
+        self.notifier.send(self.payment_notification(order), copies=copies, first_delay_s=first_delay)
+
+    # ---- control API ---------------------------------------------------------------------------------
+
+    def _control_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/_sim/customers", self._create_customer, methods=["POST"]),
+            Route("/_sim/customers/{customer_id}", self._get_customer, methods=["GET"]),
+            Route("/_sim/customers/{customer_id}/codes", self._issue_code, methods=["POST"]),
+            Route("/_sim/scan", self._scan, methods=["POST"]),
+            Route("/_sim/ledger", self._ledger, methods=["GET"]),
+            Route("/_sim/orders/{out_trade_no}", self._order, methods=["GET"]),
+            Route("/_sim/faults", self._inject_fault, methods=["POST"]),
+            Route("/_sim/notifications", self._notifications, methods=["GET"]),
+        ]
+
+    async def _create_customer(self, request: Request) -> Response:
+        body = await _json_body(request)
+        balance = body.get("balance_fen")
+        if balance is not None and (not isinstance(balance, int) or balance < 0):
+            return _bad("balance_fen must be a non-negative integer")
+        customer = self.bank.create_customer(balance)
+        return JSONResponse(asdict(customer), status_code=201)
+
+    async def _get_customer(self, request: Request) -> Response:
+        customer = self.bank.customers.get(request.path_params["customer_id"])
+        if customer is None:
+            return _bad("no such customer", 404)
+        return JSONResponse(asdict(customer))
+
+    async def _issue_code(self, request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            fault = Fault(body.get("fault", Fault.SUCCESS.value))
+            code = self.bank.issue_code(request.path_params["customer_id"], fault)
+        except ValueError:
+            return _bad(f"fault must be one of {[f.value for f in Fault]}")
+        except KeyError:
+            return _bad("no such customer", 404)
+        return JSONResponse({"auth_code": code.code, "expires_in": self.settings.bank.code_ttl_s}, status_code=201)
+
+    async def _scan(self, request: Request) -> Response:
+        """The customer scans a dynamic code and pays it."""
+        body = await _json_body(request)
+        out_trade_no = self.order_for_code_url(str(body.get("code_url", "")))
+        if out_trade_no is None:
+            return _bad("not a code of this channel")
+        outcome = self.bank.pay_precreated(out_trade_no, str(body.get("customer_id", "")))
+        if outcome is Outcome.PAID:
+            self.notify_paid(self.bank.orders[out_trade_no])
+        return JSONResponse({"outcome": outcome.value}, status_code=200 if outcome is Outcome.PAID else 409)
+
+    async def _ledger(self, request: Request) -> Response:
+        out_trade_no = request.query_params.get("out_trade_no")
+        entries = [
+            {**asdict(entry), "at": entry.at.isoformat()}
+            for entry in self.bank.ledger
+            if out_trade_no is None or entry.out_trade_no == out_trade_no
+        ]
+        return JSONResponse({"entries": entries})
+
+    async def _order(self, request: Request) -> Response:
+        order = self.bank.find(request.path_params["out_trade_no"])
+        if order is None:
+            return _bad("no such order", 404)
+        return JSONResponse(
+            {
+                "out_trade_no": order.out_trade_no,
+                "trade_no": order.trade_no,
+                "state": order.state.value,
+                "amount_fen": order.amount_fen,
+                "refunded_fen": order.refunded_fen,
+                "reverse_calls": order.reverse_calls,
+            }
+        )
+
+    async def _inject_fault(self, request: Request) -> Response:
+        body = await _json_body(request)
+        try:
+            fault = OperationFault(str(body.get("fault")))
+            times = int(body.get("times", 1))
+        except (TypeError, ValueError):
+            return _bad(f"fault must be one of {[f.value for f in OperationFault]}")
+        self.bank.faults.inject(str(body.get("operation", "")), fault, times)
+        return JSONResponse({"queued": times}, status_code=201)
+
+    async def _notifications(self, request: Request) -> Response:
+        attempts = [{**asdict(a), "at": a.at.isoformat()} for a in self.notifier.attempts]
+        return JSONResponse({"attempts": attempts})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _bad(detail: str, status: int = 400) -> Response:
+    return JSONResponse({"error": detail}, status_code=status)

@@ -1,0 +1,421 @@
+"""The simulated channel's books: customers, payment codes, orders, refunds and the ledger of money moved.
+
+Channel simulators translate their wire protocol into calls on one `SimBank` and its outcomes back into the
+channel's own codes, so the money logic (and its fault injection) exists once for all three channels.
+Every method is synchronous, so each call is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+
+from adapters.simcore.faults import Fault, FaultQueue, NotifyFault, fault_for_code, notify_fault_for_amount
+
+BEIJING = timedelta(hours=8)
+
+
+class SimOrderState(StrEnum):
+    """The simulator's one state machine (CHANNELS.md section 7)."""
+
+    CREATED = "created"  # dynamic order waiting for a scan, or micropay not yet answered
+    PAYING = "paying"  # waiting for the customer's password
+    SUCCESS = "success"
+    FAILED = "failed"
+    CLOSED = "closed"
+    REVOKED = "revoked"
+
+
+class Outcome(StrEnum):
+    """What the bank did with a request; simulators map these onto their wire codes."""
+
+    PAID = "paid"
+    PAYING = "paying"
+    UNKNOWN = "unknown"  # answer SYSTEMERROR / 20000 / 99
+    HTTP_500 = "http_500"
+    HTTP_TIMEOUT = "http_timeout"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    CODE_EXPIRED = "code_expired"
+    CODE_INVALID = "code_invalid"  # not a code of this channel, or not issued
+    CODE_USED = "code_used"
+    OUT_TRADE_NO_USED = "out_trade_no_used"  # same out_trade_no, different parameters
+    ORDER_PAID = "order_paid"
+    ORDER_CLOSED = "order_closed"
+    ORDER_REVERSED = "order_reversed"
+    NOT_FOUND = "not_found"
+    OK = "ok"
+    RETRY = "retry"  # reverse accepted, call again (recall=Y / retry_flag=Y)
+    REFUND_TOO_MUCH = "refund_too_much"
+    REFUND_NOT_PAID = "refund_not_paid"
+    AMOUNT_MISMATCH = "amount_mismatch"
+
+
+@dataclass
+class Customer:
+    """A wallet holder with a balance in fen."""
+
+    customer_id: str
+    balance_fen: int
+
+
+@dataclass
+class PaymentCode:
+    """A payment code issued to a customer: single use, valid for the code lifetime."""
+
+    code: str
+    customer_id: str
+    issued_at: float
+    used: bool = False
+
+
+@dataclass
+class SimRefund:
+    """One accepted refund of an order."""
+
+    out_refund_no: str
+    refund_no: str
+    amount_fen: int
+    at: datetime
+
+
+@dataclass
+class SimOrder:
+    """One order as the channel knows it."""
+
+    out_trade_no: str
+    amount_fen: int
+    kind: str  # "micropay" or "precreate"
+    fingerprint: str
+    trade_no: str
+    created_at: datetime
+    state: SimOrderState = SimOrderState.CREATED
+    customer_id: str | None = None
+    auth_code: str | None = None
+    fault: Fault = Fault.SUCCESS
+    completes_at: float | None = None  # monotonic time at which a PAYING order becomes SUCCESS
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    notify_url: str | None = None
+    expires_at: datetime | None = None
+    scanned: bool = False
+    reverse_calls: int = 0
+    refunds: dict[str, SimRefund] = field(default_factory=dict)
+
+    @property
+    def refunded_fen(self) -> int:
+        return sum(refund.amount_fen for refund in self.refunds.values())
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Money moved: a charge takes from a customer, a reversal or refund gives back."""
+
+    kind: str  # "charge", "reversal", "refund"
+    out_trade_no: str
+    amount_fen: int
+    customer_id: str
+    at: datetime
+    reference: str = ""  # trade_no for charges and reversals, out_refund_no for refunds
+
+
+@dataclass
+class BankSettings:
+    """Behaviour knobs shared by every simulator; seconds are multiplied by `time_scale`."""
+
+    time_scale: float = 1.0
+    password_threshold_fen: int = 100_000  # above this a charge needs the password
+    password_delay_s: float = 5.0
+    code_ttl_s: float = 60.0  # not scaled: a test issues and uses a code at once
+    accept_unissued_codes: bool = True  # well-formed codes nobody issued are paid by a walk-in customer
+    walk_in_balance_fen: int = 10**12
+    default_balance_fen: int = 1_000_000
+
+
+class SimBank:
+    """The books of one simulated channel."""
+
+    def __init__(
+        self,
+        settings: BankSettings,
+        code_prefix: Callable[[], str],
+        code_length: int,
+        trade_no_prefix: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._code_prefix = code_prefix
+        self._code_length = code_length
+        self._trade_no_prefix = trade_no_prefix
+        self._clock = clock
+        self._serial = itertools.count(1)
+        self.customers: dict[str, Customer] = {}
+        self.codes: dict[str, PaymentCode] = {}
+        self.orders: dict[str, SimOrder] = {}
+        self.ledger: list[LedgerEntry] = []
+        self.faults = FaultQueue()
+
+    # ---- wallets -------------------------------------------------------------------------------------
+
+    def create_customer(self, balance_fen: int | None = None) -> Customer:
+        customer = Customer(f"cust{next(self._serial):06d}", self._pick(balance_fen, "default_balance_fen"))
+        self.customers[customer.customer_id] = customer
+        return customer
+
+    def issue_code(self, customer_id: str, fault: Fault = Fault.SUCCESS) -> PaymentCode:
+        """A fresh single-use code for the customer whose last two digits ask for `fault`."""
+        if customer_id not in self.customers:
+            raise KeyError(customer_id)
+        prefix = self._code_prefix()
+        middle_length = self._code_length - len(prefix) - 2
+        middle = "".join(secrets.choice("0123456789") for _ in range(middle_length))
+        code = PaymentCode(prefix + middle + fault.value, customer_id, self._clock())
+        self.codes[code.code] = code
+        return code
+
+    def _pick(self, value: int | None, setting: str) -> int:
+        return value if value is not None else int(getattr(self.settings, setting))
+
+    # ---- charges -------------------------------------------------------------------------------------
+
+    def micropay(self, out_trade_no: str, amount_fen: int, auth_code: str, fingerprint: str) -> Outcome:
+        """Charge a payment code; the outcome says what to answer."""
+        queued = self._queued_fault("micropay")
+        if queued is not None:
+            return queued
+        existing = self.orders.get(out_trade_no)
+        if existing is not None:
+            return self._repeat_micropay(existing, fingerprint)
+        fault = fault_for_code(auth_code)
+        if fault is Fault.HTTP_500:
+            return Outcome.HTTP_500
+        code_check = self._check_code(auth_code, fault)
+        if code_check is not None:
+            return code_check
+        customer = self._customer_for(auth_code)
+        order = self._new_order(out_trade_no, amount_fen, "micropay", fingerprint)
+        order.auth_code, order.fault, order.customer_id = auth_code, fault, customer.customer_id
+        self.codes[auth_code].used = True
+        if fault is Fault.INSUFFICIENT_BALANCE or customer.balance_fen < amount_fen:
+            order.state = SimOrderState.FAILED
+            return Outcome.INSUFFICIENT_BALANCE
+        if fault in (Fault.PASSWORD_TIMEOUT, Fault.PAY_DURING_REVERSE):
+            order.state = SimOrderState.PAYING
+            return Outcome.PAYING
+        if fault is Fault.PASSWORD_THEN_SUCCESS or amount_fen > self.settings.password_threshold_fen:
+            order.state = SimOrderState.PAYING
+            order.completes_at = self._clock() + self._scaled(self.settings.password_delay_s)
+            return Outcome.PAYING
+        self._settle(order)
+        if fault is Fault.UNKNOWN_THEN_SUCCESS:
+            return Outcome.UNKNOWN
+        if fault is Fault.HTTP_TIMEOUT:
+            return Outcome.HTTP_TIMEOUT
+        return Outcome.PAID
+
+    def _repeat_micropay(self, order: SimOrder, fingerprint: str) -> Outcome:
+        if order.fingerprint != fingerprint:
+            return Outcome.OUT_TRADE_NO_USED
+        self.advance(order)
+        return {
+            SimOrderState.SUCCESS: Outcome.ORDER_PAID,
+            SimOrderState.CLOSED: Outcome.ORDER_CLOSED,
+            SimOrderState.REVOKED: Outcome.ORDER_REVERSED,
+            SimOrderState.PAYING: Outcome.PAYING,
+        }.get(order.state, Outcome.INSUFFICIENT_BALANCE)
+
+    def _check_code(self, auth_code: str, fault: Fault) -> Outcome | None:
+        issued = self.codes.get(auth_code)
+        if issued is None:
+            if not self.settings.accept_unissued_codes:
+                return Outcome.CODE_INVALID
+            walk_in = self.customers.get("walk-in") or self._walk_in()
+            self.codes[auth_code] = PaymentCode(auth_code, walk_in.customer_id, self._clock())
+            issued = self.codes[auth_code]
+        if issued.used:
+            return Outcome.CODE_USED
+        if fault is Fault.CODE_EXPIRED or self._clock() - issued.issued_at > self.settings.code_ttl_s:
+            return Outcome.CODE_EXPIRED
+        return None
+
+    def _walk_in(self) -> Customer:
+        customer = Customer("walk-in", self.settings.walk_in_balance_fen)
+        self.customers[customer.customer_id] = customer
+        return customer
+
+    def _customer_for(self, auth_code: str) -> Customer:
+        return self.customers[self.codes[auth_code].customer_id]
+
+    # ---- dynamic QR orders ---------------------------------------------------------------------------
+
+    def precreate(
+        self, out_trade_no: str, amount_fen: int, fingerprint: str, notify_url: str, expires_at: datetime
+    ) -> tuple[Outcome, SimOrder | None]:
+        queued = self._queued_fault("precreate")
+        if queued is not None:
+            return queued, None
+        existing = self.orders.get(out_trade_no)
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                return Outcome.OUT_TRADE_NO_USED, None
+            return Outcome.OK, existing
+        order = self._new_order(out_trade_no, amount_fen, "precreate", fingerprint)
+        order.notify_url, order.expires_at = notify_url, expires_at
+        return Outcome.OK, order
+
+    def pay_precreated(self, out_trade_no: str, customer_id: str) -> Outcome:
+        """A customer scanned the dynamic code and entered the password."""
+        order = self.orders.get(out_trade_no)
+        customer = self.customers.get(customer_id)
+        if order is None or customer is None or order.kind != "precreate":
+            return Outcome.NOT_FOUND
+        self.advance(order)
+        if order.state is SimOrderState.SUCCESS:
+            return Outcome.ORDER_PAID
+        if order.state is not SimOrderState.CREATED:
+            return Outcome.ORDER_CLOSED
+        if customer.balance_fen < order.amount_fen:
+            return Outcome.INSUFFICIENT_BALANCE
+        order.customer_id, order.scanned = customer_id, True
+        self._settle(order)
+        return Outcome.PAID
+
+    def notify_fault(self, order: SimOrder) -> NotifyFault:
+        return notify_fault_for_amount(order.amount_fen)
+
+    # ---- queries, reverse, close ---------------------------------------------------------------------
+
+    def find(self, out_trade_no: str) -> SimOrder | None:
+        order = self.orders.get(out_trade_no)
+        if order is not None:
+            self.advance(order)
+        return order
+
+    def advance(self, order: SimOrder) -> None:
+        """Let time do its work: passwords get entered, dynamic orders expire."""
+        if (
+            order.state is SimOrderState.PAYING
+            and order.completes_at is not None
+            and self._clock() >= order.completes_at
+        ):
+            self._settle(order)
+        if (
+            order.state is SimOrderState.CREATED
+            and order.expires_at is not None
+            and datetime.now(UTC) >= order.expires_at
+        ):
+            order.state, order.closed_at = SimOrderState.CLOSED, datetime.now(UTC)
+
+    def reverse(self, out_trade_no: str) -> Outcome:
+        """Reverse a micropay: close it if unpaid, give the money back if paid."""
+        queued = self._queued_fault("reverse")
+        if queued is not None:
+            return queued
+        order = self.find(out_trade_no)
+        if order is None:
+            return Outcome.NOT_FOUND
+        order.reverse_calls += 1
+        if order.fault is Fault.PAY_DURING_REVERSE and order.state is SimOrderState.PAYING:
+            self._settle(order)  # the customer finished the password just as the reverse arrived
+        if order.fault is Fault.RECALL_ON_REVERSE and order.reverse_calls == 1:
+            return Outcome.RETRY
+        if order.state is SimOrderState.SUCCESS:
+            if order.refunds:
+                return Outcome.ORDER_PAID  # a refunded order can no longer be reversed
+            self._give_back(order, "reversal", order.amount_fen, order.trade_no)
+        if order.state in (SimOrderState.SUCCESS, SimOrderState.PAYING, SimOrderState.CREATED):
+            order.state, order.closed_at = SimOrderState.REVOKED, datetime.now(UTC)
+        return Outcome.OK
+
+    def close(self, out_trade_no: str) -> Outcome:
+        """Close an unpaid order."""
+        queued = self._queued_fault("close")
+        if queued is not None:
+            return queued
+        order = self.find(out_trade_no)
+        if order is None:
+            return Outcome.NOT_FOUND
+        if order.state is SimOrderState.SUCCESS:
+            return Outcome.ORDER_PAID
+        if order.state is SimOrderState.REVOKED:
+            return Outcome.ORDER_REVERSED
+        order.state, order.closed_at = SimOrderState.CLOSED, order.closed_at or datetime.now(UTC)
+        return Outcome.OK
+
+    # ---- refunds -------------------------------------------------------------------------------------
+
+    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int) -> tuple[Outcome, SimRefund | None]:
+        """Refund once per out_refund_no; a repeat returns the first refund and moves nothing."""
+        queued = self._queued_fault("refund")
+        if queued is not None:
+            return queued, None
+        order = self.find(out_trade_no)
+        if order is None:
+            return Outcome.NOT_FOUND, None
+        existing = order.refunds.get(out_refund_no)
+        if existing is not None:
+            if existing.amount_fen != refund_fen:
+                return Outcome.AMOUNT_MISMATCH, existing
+            return Outcome.OK, existing
+        if order.state is not SimOrderState.SUCCESS:
+            return Outcome.REFUND_NOT_PAID, None
+        if refund_fen <= 0 or order.refunded_fen + refund_fen > order.amount_fen:
+            return Outcome.REFUND_TOO_MUCH, None
+        refund = SimRefund(out_refund_no, self._number("R"), refund_fen, datetime.now(UTC))
+        order.refunds[out_refund_no] = refund
+        self._give_back(order, "refund", refund_fen, out_refund_no)
+        return Outcome.PAID, refund
+
+    # ---- bills ---------------------------------------------------------------------------------------
+
+    def bill(self, day: date) -> list[LedgerEntry]:
+        """Ledger entries whose Beijing-time date is `day`."""
+        return [entry for entry in self.ledger if (entry.at + BEIJING).date() == day]
+
+    # ---- internals -----------------------------------------------------------------------------------
+
+    def _queued_fault(self, operation: str) -> Outcome | None:
+        """A fault a test queued for this operation, as the outcome to answer with."""
+        fault = self.faults.take(operation)
+        return Outcome(fault.value) if fault is not None else None
+
+    def _new_order(self, out_trade_no: str, amount_fen: int, kind: str, fingerprint: str) -> SimOrder:
+        order = SimOrder(out_trade_no, amount_fen, kind, fingerprint, self._number(""), datetime.now(UTC))
+        self.orders[out_trade_no] = order
+        return order
+
+    def _number(self, kind: str) -> str:
+        stamp = (datetime.now(UTC) + BEIJING).strftime("%Y%m%d")
+        return f"{self._trade_no_prefix}{kind}{stamp}{next(self._serial):010d}"
+
+    def _settle(self, order: SimOrder) -> None:
+        customer = self.customers[order.customer_id or ""]
+        customer.balance_fen -= order.amount_fen
+        order.state, order.paid_at, order.completes_at = SimOrderState.SUCCESS, datetime.now(UTC), None
+        self.ledger.append(
+            LedgerEntry(
+                "charge", order.out_trade_no, order.amount_fen, customer.customer_id, order.paid_at, order.trade_no
+            )
+        )
+
+    def _give_back(self, order: SimOrder, kind: str, amount_fen: int, reference: str) -> None:
+        customer = self.customers[order.customer_id or ""]
+        customer.balance_fen += amount_fen
+        self.ledger.append(
+            LedgerEntry(kind, order.out_trade_no, amount_fen, customer.customer_id, datetime.now(UTC), reference)
+        )
+
+    def _scaled(self, seconds: float) -> float:
+        return seconds * self.settings.time_scale
+
+    def money_moved(self, out_trade_no: str) -> int:
+        """Net fen taken from customers for an order: charges minus reversals and refunds."""
+        return sum(
+            entry.amount_fen if entry.kind == "charge" else -entry.amount_fen
+            for entry in self.ledger
+            if entry.out_trade_no == out_trade_no
+        )
