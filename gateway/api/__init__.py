@@ -1,0 +1,1 @@
+"""HTTP surface: FastAPI routers, request/response schemas, authentication and problem+json errors."""

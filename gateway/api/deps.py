@@ -1,0 +1,50 @@
+"""FastAPI dependencies: the runtime's services and merchant API-key authentication."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from gateway.domain.errors import InvalidInput, Unauthenticated
+from gateway.persistence.tables import Merchant
+from gateway.runtime import Runtime
+
+api_key_header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="MerchantApiKey",
+    description="The merchant API key, `mk_<prefix>_<secret>`, shown once when the merchant is created.",
+)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def current_merchant(runtime: RuntimeDep, api_key: Annotated[str | None, Security(api_key_header)]) -> Merchant:
+    if not api_key:
+        raise Unauthenticated("send the merchant API key in the X-API-Key header", code="missing_api_key")
+    merchant = await runtime.merchants.authenticate_api_key(api_key)
+    if merchant is None:
+        raise Unauthenticated("the API key is not valid", code="invalid_api_key")
+    return merchant
+
+
+MerchantDep = Annotated[Merchant, Depends(current_merchant)]
+
+
+def only_query_params(*allowed: str) -> Any:
+    """A dependency refusing query parameters the route does not know (a typo must not widen a search)."""
+
+    def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(allowed))
+        if unknown:
+            raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", code="unknown_parameter")
+
+    return Depends(check)

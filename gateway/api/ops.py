@@ -1,0 +1,47 @@
+"""Operations endpoints: liveness, readiness (the database answers) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.api.deps import RuntimeDep
+from gateway.api.problems import problem_response, problem_responses
+from gateway.api.schemas import HealthOut
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get("/healthz", operation_id="healthz", summary="The process is alive", response_model=HealthOut)
+async def healthz() -> HealthOut:
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    summary="The gateway can serve: its database answers",
+    response_model=HealthOut,
+    responses=problem_responses(503),
+)
+async def readyz(runtime: RuntimeDep) -> HealthOut | JSONResponse:
+    try:
+        async with runtime.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError) as exc:
+        return problem_response(503, "database_unavailable", f"the database does not answer: {type(exc).__name__}")
+    return HealthOut(status="ok")
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,54 @@
+"""Merchant API: list and look up orders (API-key auth; a merchant sees only its own orders)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from gateway.api.deps import MerchantDep, RuntimeDep, only_query_params
+from gateway.api.problems import problem_responses
+from gateway.api.schemas import OrderDetailOut, OrderOut, OrderPageOut
+from gateway.domain.channels import Channel
+from gateway.domain.orders import OrderStatus
+from gateway.services.orders import OrderFilter
+
+router = APIRouter(prefix="/v1/orders", tags=["Orders"], responses=problem_responses(401, 422))
+
+_LIST_PARAMS = ("status", "channel", "terminal_id", "created_from", "created_to", "out_trade_no", "limit", "cursor")
+
+
+@router.get(
+    "",
+    operation_id="listOrders",
+    summary="List orders, newest first",
+    response_model=OrderPageOut,
+    dependencies=[only_query_params(*_LIST_PARAMS)],
+)
+async def list_orders(
+    runtime: RuntimeDep,
+    merchant: MerchantDep,
+    status: OrderStatus | None = None,
+    channel: Channel | None = None,
+    terminal_id: Annotated[str | None, Query(max_length=32)] = None,
+    created_from: Annotated[AwareDatetime | None, Query(description="Inclusive, with a timezone.")] = None,
+    created_to: Annotated[AwareDatetime | None, Query(description="Exclusive, with a timezone.")] = None,
+    out_trade_no: Annotated[str | None, Query(max_length=32, pattern="^[A-Za-z0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> OrderPageOut:
+    filters = OrderFilter(status, channel, terminal_id, created_from, created_to, out_trade_no)
+    page = await runtime.orders.list_orders(merchant.id, filters, limit, cursor)
+    return OrderPageOut(items=[OrderOut.model_validate(o) for o in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{order_id}",
+    operation_id="getOrder",
+    summary="One order with its transition history",
+    response_model=OrderDetailOut,
+    responses=problem_responses(404),
+)
+async def get_order(runtime: RuntimeDep, merchant: MerchantDep, order_id: str) -> OrderDetailOut:
+    return OrderDetailOut.model_validate(await runtime.orders.get_order(merchant.id, order_id))

@@ -1,0 +1,123 @@
+"""RFC 9457 problem+json: the one place where errors become HTTP responses."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+_STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+)
+
+
+class Problem(BaseModel):
+    """An error: `code` is stable and machine-readable, `detail` explains this occurrence."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/order_not_found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "no order ord_0192f3a1b2c3d4e5f6a7b8c9",
+                    "code": "order_not_found",
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_body(status: int, code: str, detail: str, title: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": f"/problems/{code}",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+
+
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, detail, title, **extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def problem_bytes(status: int, code: str, detail: str) -> bytes:
+    """The encoded body, for middleware that answers before FastAPI is reached."""
+    return json.dumps(problem_body(status, code, detail)).encode()
+
+
+#: For routers' `responses=`: documents the problem+json shape in Swagger.
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": HTTPStatus(status).phrase}
+        for status in statuses
+    }
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map domain errors, validation errors and HTTP errors to problem+json; anything else is a logged 500."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        status = next((code for kind, code in _STATUS_BY_KIND if isinstance(exc, kind)), 400)
+        headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+        return problem_response(status, exc.code, exc.detail, exc.title, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
+            for error in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors) or "invalid request"
+        return problem_response(422, "validation_error", detail, "Invalid request", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+        return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(500, "internal_error", "the gateway failed; the request id identifies the log line")

@@ -1,0 +1,81 @@
+"""The application factory: wires settings, storage, services and routers into one FastAPI app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from gateway import __version__
+from gateway.api import ops, orders
+from gateway.api.middleware import RequestContextMiddleware
+from gateway.api.problems import install_problem_handlers
+from gateway.config import Settings
+from gateway.persistence.migrate import upgrade
+from gateway.runtime import Runtime
+from gateway.services.demo import ensure_demo_merchant
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+
+DESCRIPTION = """\
+A QR-code aggregate payment gateway for WeChat Pay, Alipay and UnionPay.
+
+**Merchants**: press *Authorize* and paste your API key (`mk_...`) into `MerchantApiKey`.
+Amounts are integer **fen** (1/100 yuan); times are UTC (ISO 8601).
+Errors are `application/problem+json` with a stable `code`.
+"""
+
+TAGS = [
+    {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
+    {"name": "Operations", "description": "Health, readiness and metrics for operators of the gateway."},
+]
+
+
+async def start(runtime: Runtime) -> None:
+    """Migrate (when configured) and, in dev mode, make sure the demo merchant exists."""
+    settings = runtime.settings
+    if settings.should_migrate_on_start:
+        await upgrade(runtime.engine)
+    if settings.dev_mode:
+        credentials = await ensure_demo_merchant(
+            runtime.merchants, runtime.sessions, settings.var_dir / "demo-credentials.json"
+        )
+        print(
+            f"Demo merchant {credentials['merchant_id']}: API key {credentials['api_key']}\n"
+            f"Demo terminal {credentials['terminal_id']}: key {credentials['terminal_key_id']}\n"
+            f"All demo credentials: {settings.var_dir / 'demo-credentials.json'}\n"
+            f"Swagger: {settings.base_url}/docs",
+            flush=True,
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings if settings is not None else Settings()
+    runtime = Runtime.build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await start(runtime)
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="QR Pay Gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    app.include_router(orders.router)
+    app.include_router(ops.router)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
+    return app

@@ -1,0 +1,179 @@
+"""The `gateway` command: serve, export the OpenAPI spec, migrate, and create merchants and their things."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Settings
+from gateway.domain.errors import DomainError
+from gateway.runtime import ConfigurationError, Runtime
+
+OPENAPI_PATH = Path("openapi/openapi.json")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        raise SystemExit(2)
+    try:
+        args.run(args)
+    except (DomainError, ConfigurationError) as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the gateway (settings come from GATEWAY_* variables)")
+    serve.add_argument("--host", help="listen address (GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="listen port (GATEWAY_PORT)")
+    serve.add_argument("--dev", action="store_true", help="dev mode: demo merchant, in-process simulators")
+    serve.set_defaults(run=_serve)
+
+    openapi = commands.add_parser("openapi", help=f"write the OpenAPI spec to {OPENAPI_PATH}")
+    openapi.add_argument("--output", type=Path, default=OPENAPI_PATH)
+    openapi.set_defaults(run=_openapi)
+
+    db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
+    db.add_parser("upgrade", help="apply every migration").set_defaults(run=_db_upgrade)
+
+    merchants = commands.add_parser("merchants", help="merchants").add_subparsers(title="merchant commands")
+    create_merchant = merchants.add_parser("create", help="create a merchant and print its API key once")
+    create_merchant.add_argument("--name", required=True)
+    create_merchant.add_argument("--require-operator", action="store_true", help="payments need a signed-in operator")
+    create_merchant.set_defaults(run=_create_merchant)
+
+    stores = commands.add_parser("stores", help="stores").add_subparsers(title="store commands")
+    create_store = stores.add_parser("create", help="create a store of a merchant")
+    create_store.add_argument("--merchant", required=True)
+    create_store.add_argument("--name", required=True)
+    create_store.set_defaults(run=_create_store)
+
+    terminals = commands.add_parser("terminals", help="terminals").add_subparsers(title="terminal commands")
+    create_terminal = terminals.add_parser("create", help="register a terminal and print its key once")
+    create_terminal.add_argument("--merchant", required=True)
+    create_terminal.add_argument("--store", required=True)
+    create_terminal.add_argument("--name", required=True)
+    create_terminal.add_argument("--single-limit-fen", type=int, help="largest single payment")
+    create_terminal.add_argument("--daily-limit-fen", type=int, help="largest total per day")
+    create_terminal.set_defaults(run=_create_terminal)
+
+    operators = commands.add_parser("operators", help="operators").add_subparsers(title="operator commands")
+    create_operator = operators.add_parser("create", help="create a cashier or supervisor")
+    create_operator.add_argument("--merchant", required=True)
+    create_operator.add_argument("--number", required=True)
+    create_operator.add_argument("--name", required=True)
+    create_operator.add_argument("--role", choices=["cashier", "supervisor"], default="cashier")
+    create_operator.add_argument("--password", help="prompted for when left out")
+    create_operator.set_defaults(run=_create_operator)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.observability import configure_logging
+
+    overrides: dict[str, Any] = {key: value for key in ("host", "port") if (value := getattr(args, key)) is not None}
+    if args.dev:
+        overrides["dev_mode"] = True
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level, settings.log_json)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def _openapi(args: argparse.Namespace) -> None:
+    from gateway.openapi_export import render_openapi
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render_openapi())
+    print(f"wrote {args.output}")
+
+
+def _db_upgrade(_args: argparse.Namespace) -> None:
+    from gateway.persistence.migrate import upgrade
+
+    async def run(runtime: Runtime) -> None:
+        await upgrade(runtime.engine)
+        print("database is at the latest revision")
+
+    _with_runtime(run, migrate=False)
+
+
+def _create_merchant(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        merchant = await runtime.merchants.create_merchant(args.name, args.require_operator)
+        _print_json({"merchant_id": merchant.merchant_id, "name": merchant.name, "api_key": merchant.api_key})
+        print("The API key is shown only now; store it safely.", file=sys.stderr)
+
+    _with_runtime(run)
+
+
+def _create_store(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        _print_json({"store_id": await runtime.merchants.create_store(args.merchant, args.name)})
+
+    _with_runtime(run)
+
+
+def _create_terminal(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        terminal = await runtime.merchants.create_terminal(
+            args.merchant, args.store, args.name, args.single_limit_fen, args.daily_limit_fen
+        )
+        _print_json(
+            {
+                "terminal_id": terminal.terminal_id,
+                "merchant_id": terminal.merchant_id,
+                "store_id": terminal.store_id,
+                "key_id": terminal.key_id,
+                "secret": terminal.secret,
+            }
+        )
+        print("The terminal secret is shown only now; configure it on the terminal.", file=sys.stderr)
+
+    _with_runtime(run)
+
+
+def _create_operator(args: argparse.Namespace) -> None:
+    password = args.password or getpass.getpass("operator password: ")
+
+    async def run(runtime: Runtime) -> None:
+        operator_id = await runtime.merchants.create_operator(
+            args.merchant, args.number, args.name, password, args.role
+        )
+        _print_json({"operator_id": operator_id, "number": args.number, "role": args.role})
+
+    _with_runtime(run)
+
+
+def _with_runtime(action: Callable[[Runtime], Awaitable[None]], migrate: bool = True) -> None:
+    """Run one async action against the configured database, migrating first where start-up would."""
+    from gateway.persistence.migrate import upgrade
+
+    async def run() -> None:
+        runtime = Runtime.build(Settings())
+        try:
+            if migrate and runtime.settings.should_migrate_on_start:
+                await upgrade(runtime.engine)
+            await action(runtime)
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(run())
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    print(json.dumps(value, indent=2))

@@ -1,0 +1,48 @@
+"""Gateway settings from the environment (prefix GATEWAY_) or a .env file, with embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads from outside; every secret is a SecretStr."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    dev_mode: bool = Field(False, description="Seed a demo merchant and mount the channel simulators in-process.")
+    var_dir: Path = Field(Path("var"), description="Where the embedded database, keys and credentials live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default: a SQLite file in var_dir. PostgreSQL: postgresql+asyncpg://"
+    )
+    auto_migrate: bool | None = Field(None, description="Run migrations on start; default: only for SQLite.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(None, description="How terminals and phones reach us; default from host/port.")
+    secret_key: SecretStr | None = Field(
+        None, description="Encrypts terminal keys at rest; generated under var_dir in dev mode."
+    )
+    max_amount_fen: int = Field(DEFAULT_MAX_AMOUNT_FEN, gt=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'gateway.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def should_migrate_on_start(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else self.is_sqlite
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,1 @@
+"""Pure business rules of the gateway: money, orders and their states, payment-code and app classification."""

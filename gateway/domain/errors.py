@@ -1,0 +1,69 @@
+"""Typed business errors; the API maps each kind to one problem+json status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule was broken. `code` is stable and machine-readable; `detail` is for people."""
+
+    code = "domain_error"
+    title = "Request cannot be processed"
+
+    def __init__(self, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but its values break a rule."""
+
+    code = "invalid_input"
+    title = "Invalid input"
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or belongs to somebody else."""
+
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    """The request clashes with the current state."""
+
+    code = "conflict"
+    title = "Conflict"
+
+
+class Unauthenticated(DomainError):
+    """Missing or wrong credentials."""
+
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(DomainError):
+    """Authenticated, but not allowed to do this."""
+
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class UnsupportedPaymentCode(InvalidInput):
+    """The payment code is well-formed digits but belongs to no supported wallet."""
+
+    code = "unsupported_payment_code"
+
+
+class MalformedPaymentCode(InvalidInput):
+    """The payment code is not 16-24 digits."""
+
+    code = "malformed_payment_code"
+
+
+class InvalidTransition(Conflict):
+    """The order cannot move from its state to the one asked for."""
+
+    code = "invalid_transition"

@@ -1,0 +1,57 @@
+"""Alembic environment: runs on a connection handed in by the gateway, or opens its own async engine."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy.engine import Connection
+
+from gateway.persistence.db import create_engine
+from gateway.persistence.tables import Base, UTCDateTime
+
+config = context.config
+
+
+def run_on(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+        compare_type=True,
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
+    """Write UTCDateTime columns as plain timezone-aware DateTime, so migrations never import our code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+async def run_with_own_engine(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run_on)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    if context.is_offline_mode():
+        raise SystemExit("offline (SQL script) migrations are not supported; run `gateway db upgrade`")
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_on(connection)
+    else:
+        asyncio.run(run_with_own_engine(config.get_main_option("sqlalchemy.url") or ""))
+
+
+main()

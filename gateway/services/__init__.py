@@ -1,0 +1,1 @@
+"""Use cases: each owns its unit of work and is the only layer that calls adapters and repositories."""

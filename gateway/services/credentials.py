@@ -1,0 +1,97 @@
+"""Credentials: merchant API keys (hashed), terminal keys (encrypted at rest), operator passwords (scrypt)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+API_KEY_PREFIX = "mk"
+TERMINAL_KEY_PREFIX = "tk"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly made key: `token` is shown once; only `prefix` and `secret_hash` are stored."""
+
+    prefix: str
+    token: str
+    secret_hash: str
+
+
+def issue_api_key() -> IssuedKey:
+    """A merchant API key `mk_<prefix>_<secret>`; the secret has 256 bits, so a plain SHA-256 is enough."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return IssuedKey(prefix, f"{API_KEY_PREFIX}_{prefix}_{secret}", hash_secret(secret))
+
+
+def split_api_key(token: str) -> tuple[str, str] | None:
+    """(prefix, secret) of a well-formed API key, else None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, secret_hash: str) -> bool:
+    return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+def new_terminal_key() -> tuple[str, str]:
+    """(key id, secret) for a terminal's HMAC signing."""
+    return f"{TERMINAL_KEY_PREFIX}_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
+
+
+class SecretBox:
+    """Encrypts secrets the gateway must read back (terminal HMAC keys) with a key derived from settings."""
+
+    def __init__(self, master_key: str) -> None:
+        derived = hashlib.sha256(b"qrpay-secret-box:" + master_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def seal(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken as exc:
+            raise ValueError("secret cannot be decrypted with this gateway's secret key") from exc
+
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash, self-describing so parameters can change later."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write a file only its owner can read, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(text)

@@ -1,0 +1,54 @@
+"""Dev mode's demo merchant, store, terminal and operators, created on first start."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.persistence.tables import Merchant
+from gateway.services.credentials import write_private_file
+from gateway.services.merchants import MerchantService
+
+log = logging.getLogger(__name__)
+
+DEMO_CASHIER = {"number": "001", "name": "Demo Cashier", "password": "cashier-001", "role": "cashier"}
+DEMO_SUPERVISOR = {"number": "900", "name": "Demo Supervisor", "password": "supervisor-900", "role": "supervisor"}
+
+
+async def ensure_demo_merchant(
+    merchants: MerchantService, sessions: async_sessionmaker[AsyncSession], credentials_path: Path
+) -> dict[str, Any]:
+    """The demo credentials, creating the demo merchant first if this database does not have it yet."""
+    saved = _read_saved(credentials_path)
+    if saved is not None:
+        async with sessions() as session:
+            if await session.get(Merchant, saved.get("merchant_id", "")) is not None:
+                return saved
+    merchant = await merchants.create_merchant("Demo Shop")
+    store_id = await merchants.create_store(merchant.merchant_id, "Demo Store")
+    terminal = await merchants.create_terminal(merchant.merchant_id, store_id, "Demo Terminal")
+    for operator in (DEMO_CASHIER, DEMO_SUPERVISOR):
+        await merchants.create_operator(merchant.merchant_id, **operator)
+    credentials = {
+        "merchant_id": merchant.merchant_id,
+        "api_key": merchant.api_key,
+        "store_id": store_id,
+        "terminal_id": terminal.terminal_id,
+        "terminal_key_id": terminal.key_id,
+        "terminal_secret": terminal.secret,
+        "operators": [DEMO_CASHIER, DEMO_SUPERVISOR],
+    }
+    write_private_file(credentials_path, json.dumps(credentials, indent=2) + "\n")
+    log.info("demo merchant created; credentials written to %s", credentials_path)
+    return credentials
+
+
+def _read_saved(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    saved: dict[str, Any] = json.loads(path.read_text())
+    return saved
