@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api import ops, orders
 from gateway.api.middleware import RequestContextMiddleware
-from gateway.api.problems import install_problem_handlers
+from gateway.api.problems import document_problems, install_problem_handlers
 from gateway.config import Settings
 from gateway.persistence.migrate import upgrade
 from gateway.runtime import Runtime
@@ -75,7 +76,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    _document_problems_in_openapi(app)
     app.include_router(orders.router)
     app.include_router(ops.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _document_problems_in_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

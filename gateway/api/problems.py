@@ -86,12 +86,20 @@ def problem_bytes(status: int, code: str, detail: str) -> bytes:
     return json.dumps(problem_body(status, code, detail)).encode()
 
 
-#: For routers' `responses=`: documents the problem+json shape in Swagger.
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": HTTPStatus(status).phrase}
-        for status in statuses
-    }
+    """For routers' `responses=`: error statuses documented with the Problem model (see `document_problems`)."""
+    return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are served as application/problem+json: say so in the spec instead of application/json."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    return spec
 
 
 def install_problem_handlers(app: FastAPI) -> None:
