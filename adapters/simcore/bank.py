@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
-from adapters.simcore.faults import Fault, FaultQueue, NotifyFault, fault_for_code, notify_fault_for_amount
+from adapters.simcore.faults import (
+    Fault,
+    FaultQueue,
+    NotifyFault,
+    OperationFault,
+    fault_for_code,
+    notify_fault_for_amount,
+)
 
 BEIJING = timedelta(hours=8)
 
@@ -184,9 +191,15 @@ class SimBank:
 
     def micropay(self, out_trade_no: str, amount_fen: int, auth_code: str, fingerprint: str) -> Outcome:
         """Charge a payment code; the outcome says what to answer."""
-        queued = self._queued_fault("micropay")
+        queued = self.faults.take("micropay")
+        if queued is OperationFault.ANSWER_LOST:
+            self._micropay(out_trade_no, amount_fen, auth_code, fingerprint)
+            return Outcome.UNKNOWN
         if queued is not None:
-            return queued
+            return Outcome(queued.value)
+        return self._micropay(out_trade_no, amount_fen, auth_code, fingerprint)
+
+    def _micropay(self, out_trade_no: str, amount_fen: int, auth_code: str, fingerprint: str) -> Outcome:
         existing = self.orders.get(out_trade_no)
         if existing is not None:
             return self._repeat_micropay(existing, fingerprint)

@@ -36,6 +36,7 @@ class OperationFault(StrEnum):
     HTTP_500 = "http_500"
     HTTP_TIMEOUT = "http_timeout"  # the request is dropped: nothing done, no answer in time
     UNKNOWN = "unknown"  # SYSTEMERROR / 20000 / 99 with nothing done
+    ANSWER_LOST = "answer_lost"  # the operation is done, but the answer says "unknown" (micropay only)
 
 
 def fault_for_code(auth_code: str) -> Fault:

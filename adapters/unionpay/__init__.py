@@ -1,0 +1,1 @@
+"""UnionPay QR (云闪付 service-provider JSON API): signing, wire format, adapter and simulator."""
