@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import ops, orders
+from gateway.api import ops, orders, payments
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.problems import document_problems, install_problem_handlers
 from gateway.config import Settings
@@ -31,6 +31,8 @@ Errors are `application/problem+json` with a stable `code`.
 """
 
 TAGS = [
+    {"name": "Terminal payments", "description": "Signed terminal requests (see README): take payments."},
+    {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
     {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
     {"name": "Operations", "description": "Health, readiness and metrics for operators of the gateway."},
 ]
@@ -52,6 +54,7 @@ async def start(runtime: Runtime) -> None:
             f"Swagger: {settings.base_url}/docs",
             flush=True,
         )
+    runtime.start_background()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,8 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
     )
     app.state.runtime = runtime
+    for name, simulator in runtime.simulators.items():
+        app.mount(f"/sim/{name}", simulator.app)
     install_problem_handlers(app)
     _document_problems_in_openapi(app)
+    app.include_router(payments.router)
     app.include_router(orders.router)
     app.include_router(ops.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)

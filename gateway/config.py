@@ -7,13 +7,15 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.domain.channels import Channel
+from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
 from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN
 
 
 class Settings(BaseSettings):
     """Everything the gateway reads from outside; every secret is a SecretStr."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore", env_nested_delimiter="__")
 
     dev_mode: bool = Field(False, description="Seed a demo merchant and mount the channel simulators in-process.")
     var_dir: Path = Field(Path("var"), description="Where the embedded database, keys and credentials live.")
@@ -28,6 +30,17 @@ class Settings(BaseSettings):
         None, description="Encrypts terminal keys at rest; generated under var_dir in dev mode."
     )
     max_amount_fen: int = Field(DEFAULT_MAX_AMOUNT_FEN, gt=0)
+    time_scale: float = Field(1.0, gt=0, description="Multiplies every follow-up delay; tests make it small.")
+    follow_up: dict[Channel, FollowUpPolicy] = Field(
+        default_factory=lambda: dict(DEFAULT_FOLLOW_UP),
+        description="Per channel: query delays, deadline and reverse retry (seconds, before time_scale).",
+    )
+    micropay_wait_s: float = Field(3.0, ge=0, description="How long POST /v1/payments/micropay waits for a result.")
+    channel_timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of every channel call.")
+    channel_base_urls: dict[Channel, str] = Field(
+        default_factory=dict, description="Channel simulators elsewhere; default in dev mode: mounted under /sim/."
+    )
+    business_utc_offset_hours: int = Field(8, description="The shops' day for daily limits (Beijing: 8).")
     log_level: str = "INFO"
     log_json: bool = True
 

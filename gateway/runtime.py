@@ -1,17 +1,34 @@
-"""What one running gateway holds: settings, the database engine and the services built on it."""
+"""What one running gateway holds: settings, storage, channel adapters, services and background workers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.protocol import ChannelAdapter
+from adapters.registry import create_simulators, simulator_adapters
+from adapters.simcore.app import ChannelSimulator
 from gateway.config import Settings
 from gateway.persistence.db import create_engine, create_session_factory
 from gateway.services.credentials import SecretBox, write_private_file
+from gateway.services.idempotency import IdempotencyStore
+from gateway.services.jobs import JobWorker
 from gateway.services.merchants import MerchantService
 from gateway.services.orders import OrderQueries
+from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
+from gateway.services.terminals import TerminalService
+from gateway.services.transitions import OrderWatch
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_S = 60.0
 
 
 class ConfigurationError(RuntimeError):
@@ -23,17 +40,72 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    simulators: dict[str, ChannelSimulator]
+    adapters: dict[str, ChannelAdapter]
     merchants: MerchantService
     orders: OrderQueries
+    terminals: TerminalService
+    idempotency: IdempotencyStore
+    payments: PaymentService
+    worker: JobWorker
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = create_engine(settings.effective_database_url)
         sessions = create_session_factory(engine)
         box = SecretBox(master_secret(settings))
-        return cls(settings, engine, sessions, MerchantService(sessions, box), OrderQueries(sessions))
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.channel_timeout_s),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+        )
+        simulators = create_simulators(settings.var_dir) if settings.dev_mode and not settings.channel_base_urls else {}
+        base_urls: dict[str, str] = {str(name): url for name, url in settings.channel_base_urls.items()}
+        base_urls = base_urls or {name: f"{settings.base_url}/sim/{name}" for name in simulators}
+        adapters = simulator_adapters(settings.var_dir, base_urls, http, settings.channel_timeout_s)
+        worker = JobWorker(sessions, poll_interval_s=max(0.05, min(1.0, settings.time_scale)))
+        payments = PaymentService(sessions, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
+        worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
+        worker.register(REVERSE_JOB, payments.run_reverse)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            http=http,
+            simulators=simulators,
+            adapters=adapters,
+            merchants=MerchantService(sessions, box),
+            orders=OrderQueries(sessions),
+            terminals=TerminalService(sessions, box),
+            idempotency=IdempotencyStore(sessions),
+            payments=payments,
+            worker=worker,
+        )
+
+    def start_background(self) -> None:
+        """The job worker (which resumes whatever was due when we stopped) and housekeeping."""
+        self.worker.start()
+        self._background.append(asyncio.get_running_loop().create_task(self._maintenance(), name="maintenance"))
+
+    async def _maintenance(self) -> None:
+        while True:
+            try:
+                await self.terminals.forget_old_nonces()
+                await self.idempotency.forget_older_than(timedelta(days=1))
+            except Exception:
+                log.exception("maintenance round failed")
+            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
 
     async def aclose(self) -> None:
+        await self.worker.stop()
+        for task in self._background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for simulator in self.simulators.values():
+            await simulator.aclose()
+        await self.http.aclose()
         await self.engine.dispose()
 
 

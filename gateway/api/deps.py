@@ -1,15 +1,16 @@
-"""FastAPI dependencies: the runtime's services and merchant API-key authentication."""
+"""FastAPI dependencies: the runtime, merchant API-key authentication and terminal request signatures."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from gateway.domain.errors import InvalidInput, Unauthenticated
 from gateway.persistence.tables import Merchant
 from gateway.runtime import Runtime
+from gateway.services.terminals import SignedRequest, TerminalContext
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -48,3 +49,22 @@ def only_query_params(*allowed: str) -> Any:
             raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", code="unknown_parameter")
 
     return Depends(check)
+
+
+async def current_terminal(
+    request: Request,
+    runtime: RuntimeDep,
+    x_terminal_key: Annotated[str, Header(description="The terminal's key id, `tk_...`.")],
+    x_timestamp: Annotated[str, Header(description="Unix seconds; within 300 s of the gateway's clock.")],
+    x_nonce: Annotated[str, Header(description="16-64 random letters, digits, '-' or '_'; never reused.")],
+    x_signature: Annotated[str, Header(description="Hex HMAC-SHA256 of the canonical request (see README).")],
+) -> TerminalContext:
+    """The terminal whose signature this request carries."""
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    signed = SignedRequest(
+        x_terminal_key, x_timestamp, x_nonce, x_signature, request.method, path, await request.body()
+    )
+    return await runtime.terminals.authenticate(signed)
+
+
+TerminalDep = Annotated[TerminalContext, Depends(current_terminal)]

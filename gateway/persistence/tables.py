@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from gateway.domain.channels import Channel
 from gateway.domain.orders import OrderKind, OrderStatus
 
 
@@ -42,6 +44,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StrEnumType(TypeDecorator[StrEnum]):
+    """A StrEnum stored as its plain string value, and read back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 24) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+
+    def process_bind_param(self, value: StrEnum | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
 
 
 def utcnow() -> datetime:
@@ -107,6 +127,9 @@ class Terminal(Base):
     secret_encrypted: Mapped[str] = mapped_column(String(256))
     single_limit_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     daily_limit_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    event_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the last sequence number given to an event
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)  # signed in now
+    operator_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -141,16 +164,19 @@ class Order(Base):
     terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
     operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
     out_trade_no: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[OrderKind] = mapped_column(String(16))
-    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    kind: Mapped[OrderKind] = mapped_column(StrEnumType(OrderKind, 16))
+    channel: Mapped[Channel | None] = mapped_column(StrEnumType(Channel, 16), nullable=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
-    status: Mapped[OrderStatus] = mapped_column(String(24), index=True)
+    status: Mapped[OrderStatus] = mapped_column(StrEnumType(OrderStatus), index=True)
     description: Mapped[str] = mapped_column(String(128), default="")
     auth_code_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
     channel_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     code_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # B-scan-C: reverse from here
+    failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
+    failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -167,11 +193,79 @@ class OrderTransition(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    from_status: Mapped[str | None] = mapped_column(String(24), nullable=True)
-    to_status: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[OrderStatus | None] = mapped_column(StrEnumType(OrderStatus), nullable=True)
+    to_status: Mapped[OrderStatus] = mapped_column(StrEnumType(OrderStatus))
     cause: Mapped[str] = mapped_column(String(128))
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     order: Mapped[Order] = relationship(back_populates="transitions")
+
+
+class TerminalNonce(Base):
+    """Nonces of signed terminal requests, kept for the signature window so each is accepted once."""
+
+    __tablename__ = "terminal_nonces"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a request key, replayed to retries with the same body."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("terminal_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(80))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None while in flight
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class UsedPaymentCode(Base):
+    """Payment codes already charged (as keyed hashes: codes are credentials), so a code is charged once."""
+
+    __tablename__ = "used_payment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Job(Base):
+    """Work due at a time (follow-up queries, reverses), leased by one worker at a time."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("kind", "order_id"), Index("ix_jobs_due", "due_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxEvent(Base):
+    """An event for a terminal (and the merchant), written in the transaction of the change that caused it."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (UniqueConstraint("terminal_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(48))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

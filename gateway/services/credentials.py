@@ -58,9 +58,14 @@ class SecretBox:
     def __init__(self, master_key: str) -> None:
         derived = hashlib.sha256(b"qrpay-secret-box:" + master_key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._fingerprint_key = hashlib.sha256(b"qrpay-fingerprint:" + master_key.encode()).digest()
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def fingerprint(self, value: str) -> str:
+        """A keyed hash to recognise a credential again (a payment code) without storing it."""
+        return hmac.new(self._fingerprint_key, value.encode(), hashlib.sha256).hexdigest()
 
     def open(self, sealed: str) -> str:
         try:

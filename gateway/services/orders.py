@@ -68,6 +68,10 @@ class OrderQueries:
             raise NotFound(f"no order {order_id}", code="order_not_found")
         return order
 
+    async def find_for_terminal(self, terminal_id: str, order_id: str) -> Order | None:
+        async with self._sessions() as session:
+            return await session.scalar(select(Order).where(Order.id == order_id, Order.terminal_id == terminal_id))
+
 
 def _filtered(query: Select[Order], filters: OrderFilter) -> Select[Order]:
     if filters.status is not None:

@@ -20,9 +20,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "on") -> AsyncIterator[str]:
-    """Serve `app` on a free loopback port inside the running loop; yields its base URL."""
-    port = free_port()
+async def serve_app(
+    app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "on", port: int | None = None
+) -> AsyncIterator[str]:
+    """Serve `app` on loopback (a free port unless given) inside the running loop; yields its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -10,7 +10,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
 from gateway.persistence.db import create_engine
-from gateway.persistence.tables import Base, UTCDateTime
+from gateway.persistence.tables import Base, StrEnumType, UTCDateTime
 
 config = context.config
 
@@ -28,9 +28,11 @@ def run_on(connection: Connection) -> None:
 
 
 def render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
-    """Write UTCDateTime columns as plain timezone-aware DateTime, so migrations never import our code."""
+    """Write our column types as the plain types they store, so migrations never import our code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, StrEnumType):
+        return f"sa.String(length={obj.length})"
     return False
 
 

@@ -1,0 +1,99 @@
+"""Request and response models of the terminal payment API, with the examples Swagger shows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+
+from gateway.domain.channels import Channel
+from gateway.domain.orders import OrderStatus
+
+OutTradeNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")]
+
+_PAYMENT_EXAMPLE: dict[str, Any] = {
+    "order_id": "ord_0192f3a1b2c3d4e5f6a7b8c9",
+    "out_trade_no": "20261121000123",
+    "channel": "wechat",
+    "status": "PAID",
+    "amount_fen": 1250,
+    "refunded_fen": 0,
+    "auth_code_masked": "1342**********0000",
+    "channel_trade_no": "4200001234202611210000000001",
+    "failure_code": None,
+    "failure_detail": None,
+    "paid_at": "2026-11-21T06:30:02.120000Z",
+    "created_at": "2026-11-21T06:30:01.004000Z",
+}
+
+
+class MicropayIn(BaseModel):
+    """Charge the customer's payment code (B-scan-C)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount_fen": 1250,
+                    "out_trade_no": "20261121000123",
+                    "auth_code": "134567890123456789",
+                    "description": "2 coffees",
+                }
+            ]
+        },
+    )
+
+    amount_fen: StrictInt = Field(gt=0, description="Integer fen (1/100 yuan).")
+    out_trade_no: OutTradeNo = Field(description="Your order number: 1-32 letters and digits, unique per merchant.")
+    auth_code: Annotated[str, StringConstraints(max_length=32)] = Field(
+        description="The payment code read from the customer's wallet (16-24 digits)."
+    )
+    description: Annotated[str, StringConstraints(max_length=128)] = ""
+
+
+class PaymentOut(BaseModel):
+    """A payment's state. 200: final. 202: still PAYING; the final result comes as a terminal event."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_PAYMENT_EXAMPLE]})
+
+    order_id: str = Field(validation_alias=AliasChoices("order_id", "id"))
+    out_trade_no: str
+    channel: Channel | None
+    status: OrderStatus
+    amount_fen: int
+    refunded_fen: int
+    auth_code_masked: str | None
+    channel_trade_no: str | None
+    failure_code: str | None = Field(description="Why a FAILED payment failed, e.g. `payment_declined`.")
+    failure_detail: str | None
+    paid_at: datetime | None
+    created_at: datetime
+
+
+class OperatorSignInIn(BaseModel):
+    """An operator of this terminal's merchant signs in on it."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"number": "001", "password": "cashier-001"}]}
+    )
+
+    number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,16}$")]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class OperatorOut(BaseModel):
+    """The operator signed in on the terminal."""
+
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [{"id": "op_0192f3a1b2c3d4e5f6a7b8c9", "number": "001", "name": "Li", "role": "cashier"}]
+        },
+    )
+
+    id: str
+    number: str
+    name: str
+    role: str

@@ -1,0 +1,109 @@
+"""Terminal payment API (signed requests): B-scan-C micropay, looking a payment up, operators signing in."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
+
+from gateway.api.deps import RuntimeDep, TerminalDep
+from gateway.api.payment_schemas import MicropayIn, OperatorOut, OperatorSignInIn, PaymentOut
+from gateway.api.problems import problem_responses
+from gateway.domain.errors import NotFound
+from gateway.persistence.tables import Order
+from gateway.services.idempotency import StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.payments import MicropayInput
+
+router = APIRouter(tags=["Terminal payments"], responses=problem_responses(401, 422))
+
+PENDING = 202
+
+
+def payment_body(order: Order) -> dict[str, Any]:
+    return PaymentOut.model_validate(order).model_dump(mode="json")
+
+
+def payment_response(order: Order, replayed: bool = False) -> JSONResponse:
+    status = 200 if order.status.is_final else PENDING
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(payment_body(order), status_code=status, headers=headers)
+
+
+@router.post(
+    "/v1/payments/micropay",
+    operation_id="micropay",
+    summary="Charge a customer's payment code (B-scan-C)",
+    response_model=PaymentOut,
+    responses={
+        PENDING: {"model": PaymentOut, "description": "Still PAYING: the result follows as an event"},
+        **problem_responses(403, 409),
+    },
+)
+async def micropay(
+    body: MicropayIn,
+    runtime: RuntimeDep,
+    terminal: TerminalDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="Retries with the same key and body get the first answer.")
+    ] = None,
+) -> JSONResponse:
+    check_idempotency_key(idempotency_key)
+    request = MicropayInput(body.out_trade_no, body.amount_fen, body.auth_code, body.description)
+    runtime.payments.validate(terminal, request)  # refuse bad input before anything is written
+    key = idempotency_key or f"out_trade_no:{body.out_trade_no}"
+    stored = await runtime.idempotency.begin(terminal.terminal_id, key, request_fingerprint(body.model_dump()))
+    if stored is not None:
+        if stored.status == PENDING:  # the first answer was "still paying": give the news instead
+            order = await runtime.payments.wait_for_final(str(stored.body["order_id"]), 0)
+            return payment_response(order, replayed=True)
+        return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+    try:
+        order = await runtime.payments.micropay(terminal, request)
+    except BaseException:
+        await runtime.idempotency.release(terminal.terminal_id, key)
+        raise
+    response = payment_response(order)
+    await runtime.idempotency.finish(
+        terminal.terminal_id, key, StoredResponse(response.status_code, payment_body(order))
+    )
+    return response
+
+
+@router.get(
+    "/v1/payments/{order_id}",
+    operation_id="getPayment",
+    summary="A payment of this terminal",
+    response_model=PaymentOut,
+    responses={PENDING: {"model": PaymentOut, "description": "Still PAYING"}, **problem_responses(404)},
+)
+async def get_payment(order_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
+    order = await runtime.orders.find_for_terminal(terminal.terminal_id, order_id)
+    if order is None:
+        raise NotFound(f"no payment {order_id} on this terminal", code="payment_not_found")
+    return payment_response(order)
+
+
+@router.put(
+    "/v1/terminal/operator",
+    operation_id="signInOperator",
+    summary="Sign an operator in on this terminal",
+    tags=["Terminal"],
+    response_model=OperatorOut,
+    responses=problem_responses(403),
+)
+async def sign_in_operator(body: OperatorSignInIn, runtime: RuntimeDep, terminal: TerminalDep) -> OperatorOut:
+    operator = await runtime.terminals.sign_in(terminal, body.number, body.password)
+    return OperatorOut.model_validate(operator)
+
+
+@router.delete(
+    "/v1/terminal/operator",
+    operation_id="signOutOperator",
+    summary="Sign the operator out of this terminal",
+    tags=["Terminal"],
+    status_code=204,
+)
+async def sign_out_operator(runtime: RuntimeDep, terminal: TerminalDep) -> Response:
+    await runtime.terminals.sign_out(terminal)
+    return Response(status_code=204)

@@ -1,0 +1,124 @@
+"""Applying order transitions: compare-and-set on the status, the audit row and the outbox event, in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.domain.orders import OrderStatus, check_transition
+from gateway.persistence.tables import Order, OrderTransition, OutboxEvent, Terminal
+
+
+def order_event_payload(order: Order) -> dict[str, Any]:
+    """What terminals and merchants are told about an order."""
+    return {
+        "order_id": order.id,
+        "out_trade_no": order.out_trade_no,
+        "kind": order.kind,
+        "channel": order.channel,
+        "status": order.status,
+        "amount_fen": order.amount_fen,
+        "refunded_fen": order.refunded_fen,
+        "channel_trade_no": order.channel_trade_no,
+        "auth_code_masked": order.auth_code_masked,
+        "failure_code": order.failure_code,
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "updated_at": order.updated_at.isoformat(),
+    }
+
+
+async def transition(
+    session: AsyncSession,
+    order_id: str,
+    expected: OrderStatus,
+    target: OrderStatus,
+    cause: str,
+    actor: str,
+    detail: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Order | None:
+    """Move the order from `expected` to `target` with `fields`; None when it is not (or no longer) in `expected`.
+
+    A repeat of a transition that already happened is a no-op (None), so duplicate results are harmless.
+    The caller owns the transaction: the event and audit row commit or roll back with the change.
+    """
+    if not check_transition(expected, target):
+        return None
+    now = datetime.now(UTC)
+    changed = await session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.status == expected)
+        .values(status=target, updated_at=now, **fields)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(changed, "rowcount", 0) != 1:
+        return None
+    session.add(
+        OrderTransition(
+            order_id=order_id,
+            from_status=expected,
+            to_status=target,
+            cause=cause,
+            actor=actor,
+            at=now,
+            detail=detail or {},
+        )
+    )
+    order = await session.scalar(select(Order).where(Order.id == order_id).execution_options(populate_existing=True))
+    assert order is not None
+    if target is not expected and target.is_final:
+        await write_event(session, order, f"order.{target.lower()}", order_event_payload(order))
+    return order
+
+
+async def write_event(session: AsyncSession, order: Order, event_type: str, payload: dict[str, Any]) -> OutboxEvent:
+    """An outbox event for the order's terminal, numbered in this transaction by the terminal's sequence."""
+    seq = await session.scalar(
+        update(Terminal)
+        .where(Terminal.id == order.terminal_id)
+        .values(event_seq=Terminal.event_seq + 1)
+        .returning(Terminal.event_seq)
+    )
+    assert seq is not None
+    event = OutboxEvent(
+        terminal_id=order.terminal_id,
+        merchant_id=order.merchant_id,
+        order_id=order.id,
+        seq=seq,
+        type=event_type,
+        payload=payload,
+        created_at=datetime.now(UTC),
+    )
+    session.add(event)
+    return event
+
+
+class OrderWatch:
+    """Lets a request wait, in this process, for an order to reach a final state."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, list[asyncio.Event]] = defaultdict(list)
+
+    async def wait(self, order_id: str, timeout_s: float) -> None:
+        """Return when the order is reported final, or after `timeout_s`; the caller re-reads the order."""
+        event = asyncio.Event()
+        self._waiters[order_id].append(event)
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(order_id)
+            if waiters is not None:
+                waiters.remove(event)
+                if not waiters:
+                    del self._waiters[order_id]
+
+    def finished(self, order_id: str) -> None:
+        for event in self._waiters.get(order_id, ()):
+            event.set()

@@ -1,0 +1,63 @@
+"""Shared fixtures for the camera tests: one decoder and a few generated frames."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from camera.codes import Wallet
+from camera.decode import Decoder, DecoderConfig
+from camera.synthetic import CATEGORIES, Pose, Sample, clutter_scene, generate, place, render_phone
+
+CLEAN = next(category for category in CATEGORIES if category.name == "clean")
+
+
+# Tests check what the decoder can read, not how fast: a generous budget keeps them stable on a busy machine.
+UNHURRIED = DecoderConfig(budget_ms=1000.0)
+
+
+@pytest.fixture(scope="session")
+def decoder() -> Decoder:
+    return Decoder(UNHURRIED)
+
+
+@pytest.fixture
+def make_decoder() -> Callable[[], Decoder]:
+    """A decoder factory for pipelines, which build their decoder on their own thread."""
+    return lambda: Decoder(UNHURRIED)
+
+
+@pytest.fixture(scope="session")
+def clean_sample() -> Sample:
+    return generate(CLEAN, 3)
+
+
+def _phone_frame(seed: int, *codes: tuple[str | None, str | None]) -> np.ndarray:
+    """A clutter scene with one phone per (barcode text, QR text) pair, side by side."""
+    rng = random.Random(seed)
+    scene = clutter_scene(rng)
+    for index, (barcode, qr_text) in enumerate(codes):
+        offset = (index - (len(codes) - 1) / 2) * 320
+        phone = render_phone(rng, barcode, qr_text, Wallet.ALIPAY)
+        place(scene, phone, Pose(300, 0, 0, 0), random.Random(seed), offset_px=(offset, 0))
+    return scene
+
+
+def _encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.fixture
+def phone_frame() -> Callable[..., np.ndarray]:
+    return _phone_frame
+
+
+@pytest.fixture
+def encode_jpeg() -> Callable[..., bytes]:
+    return _encode_jpeg

@@ -1,0 +1,164 @@
+"""Decoder tests: generated frames of every category, payment-code rules and hostile input."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from camera.codes import CodeKind, Wallet, classify, mask, wallet_of
+from camera.decode import Decoder, DecoderConfig, FrameStatus
+from camera.engines import ZbarEngine
+from camera.images import MAX_FRAME_PIXELS
+from camera.synthetic import CATEGORIES, code128_modules, generate, random_payment_code
+
+SEEDS = (0, 1, 2)
+PAYMENT_CATEGORIES = [category for category in CATEGORIES if category.content == "payment"]
+EMPTY_CATEGORIES = [category for category in CATEGORIES if category.content != "payment"]
+
+
+@pytest.mark.parametrize("category", PAYMENT_CATEGORIES, ids=lambda category: category.name)
+def test_reads_generated_frames_of_every_category(decoder: Decoder, category) -> None:
+    samples = [generate(category, seed) for seed in SEEDS]
+    results = [decoder.decode(sample.image()) for sample in samples]
+    read = [result.code == sample.expected for result, sample in zip(results, samples, strict=True)]
+    assert sum(read) >= len(SEEDS) - 1, [result.status for result in results]
+    # A miss is allowed on the hard categories; a wrong code never is.
+    assert all(result.code in (None, sample.expected) for result, sample in zip(results, samples, strict=True))
+
+
+@pytest.mark.parametrize("category", EMPTY_CATEGORIES, ids=lambda category: category.name)
+def test_frames_without_a_payment_code_yield_none(decoder: Decoder, category) -> None:
+    for seed in SEEDS:
+        result = decoder.decode(generate(category, seed).image())
+        assert result.code is None
+        assert result.status in (FrameStatus.NO_CODE, FrameStatus.NOT_PAYMENT_CODE, FrameStatus.UNSUPPORTED_WALLET)
+
+
+def test_zbar_only_configuration_reads_a_clean_frame(clean_sample) -> None:
+    result = Decoder(DecoderConfig(budget_ms=1000.0, zxing_fallback=False)).decode(clean_sample.image())
+    assert result.code == clean_sample.expected
+
+
+def test_url_qr_is_not_a_payment_code(decoder: Decoder, phone_frame) -> None:
+    result = decoder.decode(phone_frame(1, (None, "https://shop.example.com/menu?table=7")))
+    assert result.status is FrameStatus.NOT_PAYMENT_CODE
+    assert result.code is None
+
+
+def test_digit_code_of_an_unknown_wallet_is_unsupported(decoder: Decoder, phone_frame) -> None:
+    result = decoder.decode(phone_frame(2, ("912345678901234567", "912345678901234567")))
+    assert result.status is FrameStatus.UNSUPPORTED_WALLET
+    assert result.code is None
+
+
+def test_two_different_payment_codes_in_one_frame_are_ambiguous(decoder: Decoder, phone_frame) -> None:
+    result = decoder.decode(phone_frame(3, (None, "134567890123456789"), (None, "284567890123456789")))
+    assert result.status is FrameStatus.MULTIPLE_CODES
+    assert result.code is None
+
+
+def test_qr_and_barcode_carrying_the_same_code_are_one_code(decoder: Decoder, phone_frame) -> None:
+    result = decoder.decode(phone_frame(4, ("6212345678901234567", "6212345678901234567")))
+    assert result.status is FrameStatus.PAYMENT_CODE
+    assert result.wallet is Wallet.UNIONPAY
+
+
+@pytest.mark.parametrize(
+    ("convert", "name"),
+    [
+        (lambda bgr: bgr.astype(np.uint16) * 257, "16-bit BGR"),
+        (lambda bgr: bgr.astype(np.uint16) * 16, "12-bit data in 16-bit words"),
+        (lambda bgr: np.dstack([bgr, np.full(bgr.shape[:2], 255, np.uint8)]), "BGRA"),
+        (lambda bgr: bgr[:, :, 1:2].copy(), "HxWx1"),
+        (lambda bgr: np.ascontiguousarray(bgr[:, :, 1]), "2-D gray"),
+        (lambda bgr: bgr[::-1, ::-1][::-1, ::-1][:, :, :3], "strided view"),
+    ],
+)
+def test_accepts_every_unambiguous_pixel_layout(decoder: Decoder, clean_sample, convert, name) -> None:
+    assert decoder.decode(convert(clean_sample.image())).code == clean_sample.expected, name
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((720, 1280, 3), np.float32),
+        np.zeros((720, 1280, 2), np.uint8),
+        np.zeros((720, 1280, 5), np.uint8),
+        np.zeros((0, 0), np.uint8),
+        np.zeros((2, 720, 1280, 3), np.uint8),
+    ],
+    ids=["float32", "2-channel", "5-channel", "empty", "4-D"],
+)
+def test_rejects_pixel_formats_it_cannot_interpret(decoder: Decoder, frame: np.ndarray) -> None:
+    assert decoder.decode(frame).status is FrameStatus.UNSUPPORTED_FORMAT
+
+
+def test_rejects_a_frame_above_the_pixel_limit(decoder: Decoder) -> None:
+    huge = np.zeros((MAX_FRAME_PIXELS // 4000 + 1, 4000), np.uint8)
+    assert decoder.decode(huge).status is FrameStatus.FRAME_TOO_LARGE
+
+
+def test_rejects_a_jpeg_claiming_huge_dimensions_without_decoding_it(decoder: Decoder, encode_jpeg) -> None:
+    data = bytearray(encode_jpeg(np.zeros((64, 64, 3), np.uint8)))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60000, 60000)
+    assert decoder.decode_bytes(bytes(data)).status is FrameStatus.FRAME_TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xd8\xff\xe0garbage", b"\xff\xd8" + bytes(range(256)) * 4],
+    ids=["empty", "garbage-after-SOI", "no-frame-header"],
+)
+def test_corrupt_jpeg_is_reported(decoder: Decoder, data: bytes) -> None:
+    assert decoder.decode_bytes(data).status is FrameStatus.CORRUPT_IMAGE
+
+
+def test_truncated_jpeg_never_crashes_and_never_invents_a_code(decoder: Decoder, clean_sample) -> None:
+    for cut in (200, len(clean_sample.jpeg) // 3, len(clean_sample.jpeg) - 10):
+        result = decoder.decode_bytes(clean_sample.jpeg[:cut])
+        assert result.code in (None, clean_sample.expected)
+
+
+def test_non_image_bytes_are_an_unsupported_format(decoder: Decoder) -> None:
+    assert decoder.decode_bytes(b"GIF89a....").status is FrameStatus.UNSUPPORTED_FORMAT
+
+
+def test_decodes_jpeg_bytes(decoder: Decoder, clean_sample) -> None:
+    assert decoder.decode_bytes(clean_sample.jpeg).code == clean_sample.expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "wallet"),
+    [
+        ("134567890123456789", CodeKind.PAYMENT_CODE, Wallet.WECHAT),
+        ("164567890123456789", CodeKind.UNSUPPORTED_WALLET, None),
+        ("2812345678901234", CodeKind.PAYMENT_CODE, Wallet.ALIPAY),
+        ("301234567890123456789012", CodeKind.PAYMENT_CODE, Wallet.ALIPAY),
+        ("6212345678901234567", CodeKind.PAYMENT_CODE, Wallet.UNIONPAY),
+        ("621234567890123456", CodeKind.UNSUPPORTED_WALLET, None),
+        ("https://example.com/pay", CodeKind.NOT_PAYMENT_CODE, None),
+        ("13456789012345678x", CodeKind.NOT_PAYMENT_CODE, None),
+        ("1345", CodeKind.NOT_PAYMENT_CODE, None),
+    ],
+)
+def test_payment_code_shapes(text: str, kind: CodeKind, wallet: Wallet | None) -> None:
+    assert classify(text) is kind
+    assert wallet_of(text) is wallet
+
+
+def test_mask_keeps_only_the_ends() -> None:
+    assert mask("134567890123456789") == "1345**********6789"
+    assert mask("1234") == "****"
+
+
+@pytest.mark.parametrize("wallet", list(Wallet))
+def test_code128_rendering_round_trips_through_zbar(wallet: Wallet) -> None:
+    import random
+
+    code = random_payment_code(random.Random(wallet), wallet)
+    row = np.where(code128_modules(code) > 0, 0, 255).astype(np.uint8).repeat(3)
+    image = np.ascontiguousarray(np.tile(row, (60, 1)))
+    assert [symbol.text for symbol in ZbarEngine().scan(image)] == [code]

@@ -1,0 +1,222 @@
+"""The micropay API's guarantees: one charge per code and per key, signatures, limits and clear refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+
+import httpx
+import pytest
+
+from adapters.simcore.faults import Fault
+from gateway.client import signed_headers
+from tests.support.live import LiveGateway
+
+
+def out_trade_no() -> str:
+    return "T" + secrets.token_hex(8)
+
+
+def charges(live: LiveGateway, channel: str) -> int:
+    return sum(1 for entry in live.runtime.simulators[channel].bank.ledger if entry.kind == "charge")
+
+
+def channel_calls(live: LiveGateway) -> int:
+    return sum(len(sim.bank.orders) for sim in live.runtime.simulators.values())
+
+
+async def order_count(live: LiveGateway) -> int:
+    response = await live.http.get(
+        f"{live.url}/v1/orders", params={"limit": 100}, headers={"X-API-Key": live.credentials["api_key"]}
+    )
+    return len(response.json()["items"])
+
+
+async def test_fifty_identical_requests_charge_once(live: LiveGateway) -> None:
+    code = await live.payment_code("wechat")
+    number = out_trade_no()
+    responses = await asyncio.gather(
+        *(live.terminal.micropay(500, number, code, idempotency_key="same-key") for _ in range(50))
+    )
+    statuses = sorted({r.status_code for r in responses})
+    assert set(statuses) <= {200, 409}, statuses
+    paid = [r.json() for r in responses if r.status_code == 200]
+    assert paid and {p["order_id"] for p in paid} == {paid[0]["order_id"]}
+    assert all(p["status"] == "PAID" for p in paid)
+    assert {r.json()["code"] for r in responses if r.status_code == 409} <= {"request_in_flight"}
+    assert charges(live, "wechat") == 1
+    assert await order_count(live) == 1
+    replay = await live.terminal.micropay(500, number, code, idempotency_key="same-key")
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == paid[0]
+
+
+async def test_fifty_keys_one_code_charge_once(live: LiveGateway) -> None:
+    code = await live.payment_code("alipay")
+    responses = await asyncio.gather(
+        *(live.terminal.micropay(500, out_trade_no(), code, idempotency_key=f"key-{i}") for i in range(50))
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 49
+    assert {r.json()["code"] for r in responses if r.status_code == 409} == {"payment_code_used"}
+    assert charges(live, "alipay") == 1
+    assert await order_count(live) == 1
+
+
+async def test_same_key_different_body_is_refused(live: LiveGateway) -> None:
+    code = await live.payment_code("unionpay")
+    first = await live.terminal.micropay(500, out_trade_no(), code, idempotency_key="k1")
+    assert first.status_code == 200
+    second = await live.terminal.micropay(501, out_trade_no(), code, idempotency_key="k1")
+    assert second.status_code == 422
+    assert second.json()["code"] == "idempotency_key_reused"
+
+
+async def test_out_trade_no_retry_without_key_replays_and_reuse_is_refused(live: LiveGateway) -> None:
+    code = await live.payment_code("wechat")
+    number = out_trade_no()
+    first = await live.terminal.micropay(700, number, code)
+    again = await live.terminal.micropay(700, number, code)
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    other = await live.terminal.micropay(700, number, await live.payment_code("wechat"), idempotency_key="new")
+    assert other.status_code == 409 and other.json()["code"] == "duplicate_out_trade_no"
+    assert charges(live, "wechat") == 1
+
+
+async def test_a_paying_answer_is_replayed_as_the_news(live: LiveGateway) -> None:
+    live.runtime.settings.micropay_wait_s = 0
+    code = await live.payment_code("wechat", Fault.PASSWORD_THEN_SUCCESS)
+    number = out_trade_no()
+    first = await live.terminal.micropay(900, number, code)
+    assert first.status_code == 202 and first.json()["status"] == "PAYING"
+    for _ in range(200):
+        retry = await live.terminal.micropay(900, number, code)
+        if retry.status_code == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert retry.json()["status"] == "PAID"
+    assert retry.json()["order_id"] == first.json()["order_id"]
+
+
+BAD_BODIES = [
+    ({"amount_fen": 0}, "validation_error"),
+    ({"amount_fen": -5}, "validation_error"),
+    ({"amount_fen": 12.5}, "validation_error"),
+    ({"amount_fen": "100"}, "validation_error"),
+    ({"amount_fen": 100_000_001}, "amount_too_large"),
+    ({"out_trade_no": "A" * 33}, "validation_error"),
+    ({"out_trade_no": "no-dashes"}, "validation_error"),
+    ({"auth_code": "12345"}, "malformed_payment_code"),
+    ({"auth_code": "https://example.com/x"}, "malformed_payment_code"),
+    ({"auth_code": "0112345678901234567"}, "unsupported_payment_code"),  # e-CNY
+    ({"auth_code": "9912345678901234567"}, "unsupported_payment_code"),
+    ({"tip_fen": 5}, "validation_error"),  # unknown field
+]
+
+
+@pytest.mark.parametrize(("change", "code"), BAD_BODIES)
+async def test_bad_bodies_change_nothing(live: LiveGateway, change: dict[str, object], code: str) -> None:
+    body = {"amount_fen": 100, "out_trade_no": out_trade_no(), "auth_code": "134567890123456789", **change}
+    response = await live.terminal.request("POST", "/v1/payments/micropay", body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert channel_calls(live) == 0
+    assert await order_count(live) == 0
+
+
+async def _raw_post(live: LiveGateway, headers: dict[str, str], body: bytes) -> httpx.Response:
+    return await live.http.post(
+        f"{live.url}/v1/payments/micropay", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+
+
+def _body() -> bytes:
+    return json.dumps({"amount_fen": 100, "out_trade_no": out_trade_no(), "auth_code": "134567890123456789"}).encode()
+
+
+def _signed(live: LiveGateway, body: bytes, **override: str) -> dict[str, str]:
+    headers = signed_headers(
+        live.credentials["terminal_key_id"], live.credentials["terminal_secret"], "POST", "/v1/payments/micropay", body
+    )
+    return {**headers, **override}
+
+
+async def test_signature_refusals(live: LiveGateway) -> None:
+    body = _body()
+    cases = {
+        "invalid_signature": _signed(live, body, **{"X-Signature": "0" * 64}),
+        "unknown_terminal_key": _signed(live, body, **{"X-Terminal-Key": "tk_nobody"}),
+        "stale_timestamp": _signed(live, body, **{"X-Timestamp": str(int(time.time()) - 301)}),
+        "invalid_timestamp": _signed(live, body, **{"X-Timestamp": "yesterday"}),
+        "invalid_nonce": _signed(live, body, **{"X-Nonce": "short"}),
+    }
+    for expected, headers in cases.items():
+        response = await _raw_post(live, headers, body)
+        assert response.status_code == 401, expected
+        assert response.json()["code"] == expected
+    tampered = await _raw_post(live, _signed(live, body), body.replace(b"100", b"999"))
+    assert tampered.json()["code"] == "invalid_signature"
+    missing = await _raw_post(live, {}, body)
+    assert missing.status_code == 422 and missing.json()["code"] == "validation_error"
+    assert channel_calls(live) == 0
+
+
+async def test_a_nonce_is_accepted_once(live: LiveGateway) -> None:
+    code = await live.payment_code("wechat")
+    body = json.dumps({"amount_fen": 100, "out_trade_no": out_trade_no(), "auth_code": code}).encode()
+    headers = _signed(live, body)
+    assert (await _raw_post(live, headers, body)).status_code == 200
+    replay = await _raw_post(live, headers, body)
+    assert replay.status_code == 401 and replay.json()["code"] == "replayed_nonce"
+    assert charges(live, "wechat") == 1
+
+
+async def test_terminal_limits_and_operator_rule(live: LiveGateway) -> None:
+    from sqlalchemy import update
+
+    from gateway.persistence.tables import Merchant, Terminal
+
+    async with live.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Terminal)
+            .where(Terminal.id == live.credentials["terminal_id"])
+            .values(single_limit_fen=1000, daily_limit_fen=1500)
+        )
+    over = await live.terminal.micropay(1001, out_trade_no(), await live.payment_code("wechat"))
+    assert over.status_code == 422 and over.json()["code"] == "over_single_limit"
+    assert (await live.terminal.micropay(1000, out_trade_no(), await live.payment_code("wechat"))).status_code == 200
+    daily = await live.terminal.micropay(600, out_trade_no(), await live.payment_code("wechat"))
+    assert daily.status_code == 422 and daily.json()["code"] == "over_daily_limit"
+
+    async with live.runtime.sessions.begin() as session:
+        await session.execute(update(Merchant).values(require_operator=True))
+    needs_operator = await live.terminal.micropay(100, out_trade_no(), await live.payment_code("wechat"))
+    assert needs_operator.status_code == 403 and needs_operator.json()["code"] == "operator_required"
+    wrong = await live.terminal.sign_in("001", "wrong-password")
+    assert wrong.status_code == 403 and wrong.json()["code"] == "operator_sign_in_failed"
+    signed_in = await live.terminal.sign_in("001", "cashier-001")
+    assert signed_in.status_code == 200 and signed_in.json()["role"] == "cashier"
+    paid = await live.terminal.micropay(100, out_trade_no(), await live.payment_code("wechat"))
+    assert paid.status_code == 200
+    order = await live.http.get(
+        f"{live.url}/v1/orders/{paid.json()['order_id']}", headers={"X-API-Key": live.credentials["api_key"]}
+    )
+    assert order.json()["operator_id"] == signed_in.json()["id"]
+    assert (await live.terminal.sign_out()).status_code == 204
+    again = await live.terminal.micropay(100, out_trade_no(), await live.payment_code("wechat"))
+    assert again.status_code == 403
+    assert charges(live, "wechat") == 2
+
+
+async def test_a_terminal_sees_only_its_own_payments(live: LiveGateway) -> None:
+    from gateway.client import TerminalClient
+
+    other = await live.runtime.merchants.create_terminal(
+        live.credentials["merchant_id"], live.credentials["store_id"], "Other till"
+    )
+    paid = await live.terminal.micropay(100, out_trade_no(), await live.payment_code("wechat"))
+    other_client = TerminalClient(live.url, other.key_id, other.secret, live.http)
+    assert (await other_client.get_payment(paid.json()["order_id"])).status_code == 404
+    assert (await live.terminal.get_payment(paid.json()["order_id"])).status_code == 200
