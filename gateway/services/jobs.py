@@ -42,8 +42,9 @@ async def schedule(session: AsyncSession, kind: str, order_id: str, due_at: date
     await session.execute(statement)
 
 
-async def finish(session: AsyncSession, kind: str, order_id: str) -> None:
-    await session.execute(delete(Job).where(Job.kind == kind, Job.order_id == order_id))
+async def finish(session: AsyncSession, kind: str, order_id: str, *more_kinds: str) -> None:
+    """Drop the order's job of this kind (and of `more_kinds`): the work is done."""
+    await session.execute(delete(Job).where(Job.order_id == order_id, Job.kind.in_((kind, *more_kinds))))
 
 
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]

@@ -95,20 +95,24 @@ class PaymentService:
         channel = classify_payment_code(request.auth_code)
         if channel not in self._adapters:
             raise InvalidInput(f"{channel} is not configured on this gateway", code="channel_not_configured")
-        validate_amount(request.amount_fen, self._settings.max_amount_fen)
-        if terminal.single_limit_fen is not None and request.amount_fen > terminal.single_limit_fen:
+        self.check_terminal_may_charge(terminal, request.amount_fen)
+        return channel
+
+    def check_terminal_may_charge(self, terminal: TerminalContext, amount_fen: int) -> None:
+        """The amount and operator rules, for any payment request before its code is known."""
+        validate_amount(amount_fen, self._settings.max_amount_fen)
+        if terminal.single_limit_fen is not None and amount_fen > terminal.single_limit_fen:
             raise InvalidInput(
                 f"this terminal takes at most {terminal.single_limit_fen} fen per payment", code="over_single_limit"
             )
         require_operator_if_needed(terminal)
-        return channel
 
     async def micropay(self, terminal: TerminalContext, request: MicropayInput) -> Order:
         """Charge the code once; returns the order final, or PAYING if the channel needs longer than the wait."""
         channel = self.validate(terminal, request)
         order = await self._create(terminal, request, channel)
-        await self._charge(order, request.auth_code)
-        return await self.wait_for_final(order.id, self._settings.micropay_wait_s)
+        final = await self._charge(order, request.auth_code)
+        return final or await self.wait_for_final(order.id, self._settings.micropay_wait_s)
 
     async def wait_for_final(self, order_id: str, timeout_s: float) -> Order:
         order = await self._load(order_id)
@@ -206,7 +210,14 @@ class PaymentService:
                 f"this terminal takes at most {terminal.daily_limit_fen} fen a day", code="over_daily_limit"
             )
 
-    async def _charge(self, order: Order, auth_code: str) -> None:
+    async def check_daily_limit(
+        self, session: AsyncSession, terminal: TerminalContext, amount_fen: int, now: datetime
+    ) -> None:
+        """The terminal's daily cap in the caller's transaction, for the other payment kinds (C-scan-B) too."""
+        await self._check_daily_limit(session, terminal, amount_fen, now)
+
+    async def _charge(self, order: Order, auth_code: str) -> Order | None:
+        """Send the charge; returns the order if the answer made it final."""
         assert order.channel is not None
         adapter = self._adapters[order.channel]
         request = MicropayRequest(
@@ -219,12 +230,11 @@ class PaymentService:
         try:
             result = await adapter.micropay(request)
         except DefiniteFailure as failure:
-            await self._fail(order.id, failure, "the channel refused the payment")
-            return
+            return await self._fail(order.id, failure, "the channel refused the payment")
         except ChannelError as unknown:
             await self._pending(order.id, 0, f"micropay answer unknown: {unknown.code}")
-            return
-        await self._apply_result(order.id, result, attempt=0, actor=f"channel:{order.channel}")
+            return None
+        return await self._apply_result(order.id, result, attempt=0, actor=f"channel:{order.channel}")
 
     # ---- the follow-up jobs --------------------------------------------------------------------------
 
@@ -281,15 +291,16 @@ class PaymentService:
             return
         await self._finish_reversed(order.id, actor, {"action": outcome.action} if outcome.action else {})
 
-    async def _finish_reversed(self, order_id: str, actor: str, detail: dict[str, str]) -> None:
-        await self._finish(order_id, OrderStatus.REVERSED, "deadline reached; reversed", actor, detail)
+    async def _finish_reversed(self, order_id: str, actor: str, detail: dict[str, str]) -> Order | None:
+        return await self._finish(order_id, OrderStatus.REVERSED, "deadline reached; reversed", actor, detail)
 
     # ---- applying answers ----------------------------------------------------------------------------
 
-    async def _apply_result(self, order_id: str, result: TradeResult, attempt: int, actor: str) -> None:
+    async def _apply_result(self, order_id: str, result: TradeResult, attempt: int, actor: str) -> Order | None:
+        """Apply what the channel said; returns the order if that made it final."""
         detail = {"channel_status": result.channel_status}
         if result.status is TradeStatus.PAID or result.status is TradeStatus.REFUNDED:
-            await self._finish(
+            return await self._finish(
                 order_id,
                 OrderStatus.PAID,
                 "the channel confirmed the payment",
@@ -312,12 +323,12 @@ class PaymentService:
                 failure_code="payment_failed",
                 failure_detail=f"channel status {result.channel_status}",
             )
-        else:
-            await self._pending(order_id, attempt, f"still pending: {result.channel_status or result.status}")
+        await self._pending(order_id, attempt, f"still pending: {result.channel_status or result.status}")
+        return None
 
-    async def _fail(self, order_id: str, failure: ChannelError, cause: str) -> None:
+    async def _fail(self, order_id: str, failure: ChannelError, cause: str) -> Order | None:
         code = next((name for kind, name in _FAILURE_CODES if isinstance(failure, kind)), "channel_failure")
-        await self._finish(
+        return await self._finish(
             order_id,
             OrderStatus.FAILED,
             cause,
@@ -329,13 +340,15 @@ class PaymentService:
 
     async def _finish(
         self, order_id: str, target: OrderStatus, cause: str, actor: str, detail: dict[str, str], **fields: object
-    ) -> None:
+    ) -> Order | None:
+        """PAYING -> a final state, ending the order's jobs; returns the order if this call made the change."""
         async with self._sessions.begin() as session:
             changed = await transition(session, order_id, OrderStatus.PAYING, target, cause, actor, detail, **fields)
             if changed is not None:
                 await _finish_jobs_in(session, order_id)
         if changed is not None:
             self._watch.finished(order_id)
+        return changed
 
     async def _finish_jobs(self, order_id: str) -> None:
         async with self._sessions.begin() as session:
@@ -375,5 +388,4 @@ class PaymentService:
 
 
 async def _finish_jobs_in(session: AsyncSession, order_id: str) -> None:
-    await jobs.finish(session, FOLLOW_UP_JOB, order_id)
-    await jobs.finish(session, REVERSE_JOB, order_id)
+    await jobs.finish(session, FOLLOW_UP_JOB, order_id, REVERSE_JOB)

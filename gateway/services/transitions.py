@@ -7,11 +7,12 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.domain.orders import OrderStatus, check_transition
 from gateway.persistence.tables import Order, OrderTransition, OutboxEvent, Terminal
+from gateway.services.webhooks import enqueue_webhook
 
 
 def order_event_payload(order: Order) -> dict[str, Any]:
@@ -50,13 +51,14 @@ async def transition(
     if not check_transition(expected, target):
         return None
     now = datetime.now(UTC)
-    changed = await session.execute(
+    order = await session.scalar(
         update(Order)
         .where(Order.id == order_id, Order.status == expected)
         .values(status=target, updated_at=now, **fields)
-        .execution_options(synchronize_session=False)
+        .returning(Order)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    if getattr(changed, "rowcount", 0) != 1:
+    if order is None:
         return None
     session.add(
         OrderTransition(
@@ -69,8 +71,6 @@ async def transition(
             detail=detail or {},
         )
     )
-    order = await session.scalar(select(Order).where(Order.id == order_id).execution_options(populate_existing=True))
-    assert order is not None
     if target is not expected and target.is_final:
         await write_event(session, order, f"order.{target.lower()}", order_event_payload(order))
     return order
@@ -95,6 +95,7 @@ async def write_event(session: AsyncSession, order: Order, event_type: str, payl
         created_at=datetime.now(UTC),
     )
     session.add(event)
+    await enqueue_webhook(session, event)
     return event
 
 
