@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api import ops, orders, payments
+from gateway.api.docs import install_docs
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.problems import document_problems, install_problem_handlers
 from gateway.config import Settings
@@ -76,11 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
         swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        docs_url=None,  # served by install_docs from local assets
+        redoc_url=None,
     )
     app.state.runtime = runtime
     for name, simulator in runtime.simulators.items():
         app.mount(f"/sim/{name}", simulator.app)
     install_problem_handlers(app)
+    install_docs(app)
     _document_problems_in_openapi(app)
     app.include_router(payments.router)
     app.include_router(orders.router)
