@@ -21,39 +21,31 @@ from adapters.protocol import (
     ResponseSignatureInvalid,
     TradeStatus,
 )
-from tests.adapters.alipay.conftest import (
-    NotifyReceiver,
-    Wallets,
-    micropay_request,
-    order_no,
-    precreate_request,
-    raw_call,
-    rewriting_proxy,
-    signed_params,
-)
+from tests.adapters.alipay.conftest import micropay_request, precreate_request, raw_call, signed_params
 from tests.support.servers import free_port
+from tests.support.simcontrol import NotifyReceiver, SimControl, order_no, rewriting_proxy
 
 # ---- the simulator rejects bad requests with Alipay's own codes ------------------------------------
 
 
 async def test_request_signed_with_another_key_is_rejected(
-    config: AlipayConfig, http: httpx.AsyncClient, wallets: Wallets, stranger_key: tuple[str, str]
+    config: AlipayConfig, http: httpx.AsyncClient, control: SimControl, stranger_key: tuple[str, str]
 ) -> None:
     adapter = AlipayAdapter(dataclasses.replace(config, app_private_key=stranger_key[0]), http)
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
     with pytest.raises(RequestRejected) as raised:
         await adapter.micropay(request)
     assert raised.value.code == "isv.invalid-signature"
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert await control.ledger(request.out_trade_no) == []
 
 
-async def test_wrong_app_id_is_rejected(config: AlipayConfig, http: httpx.AsyncClient, wallets: Wallets) -> None:
+async def test_wrong_app_id_is_rejected(config: AlipayConfig, http: httpx.AsyncClient, control: SimControl) -> None:
     adapter = AlipayAdapter(dataclasses.replace(config, app_id="2021999999999999"), http)
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
     with pytest.raises(RequestRejected) as raised:
         await adapter.micropay(request)
     assert raised.value.code == "isv.invalid-app-id"
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert await control.ledger(request.out_trade_no) == []
 
 
 @pytest.mark.parametrize(
@@ -186,19 +178,19 @@ async def test_bad_business_fields_are_refused_signed_and_charge_nothing(
 
 
 async def test_amount_as_a_json_number_is_understood(
-    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, wallets: Wallets
+    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, control: SimControl
 ) -> None:
     out_trade_no = order_no()
     biz = {
         "out_trade_no": out_trade_no,
         "scene": "bar_code",
-        "auth_code": await wallets.code(),
+        "auth_code": await control.code(),
         "subject": "s",
         "total_amount": 12.5,
     }
     answer = await raw_call(http, sim_url, signed_params(config, "alipay.trade.pay", biz))
     assert answer["alipay_trade_pay_response"]["total_amount"] == "12.50"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_250)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_250)]
 
 
 @pytest.mark.parametrize(
@@ -221,32 +213,34 @@ async def test_biz_content_that_is_not_an_object(config: AlipayConfig, http: htt
 
 
 async def test_answer_signed_by_someone_else_is_not_trusted(
-    config: AlipayConfig, http: httpx.AsyncClient, wallets: Wallets, stranger_key: tuple[str, str]
+    config: AlipayConfig, http: httpx.AsyncClient, control: SimControl, stranger_key: tuple[str, str]
 ) -> None:
     adapter = AlipayAdapter(dataclasses.replace(config, alipay_public_key=stranger_key[1]), http)
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
     with pytest.raises(ResponseSignatureInvalid) as raised:
         await adapter.micropay(request)
     assert raised.value.outcome_unknown  # the charge did happen: only a verified query may tell
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 1_234)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 1_234)]
 
 
 async def test_tampered_answer_is_not_trusted(
-    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, wallets: Wallets
+    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, control: SimControl
 ) -> None:
-    async with rewriting_proxy(sim_url, lambda body: body.replace(b'"12.34"', b'"0.01"'), http) as proxy:
+    async with rewriting_proxy(
+        sim_url, lambda body: body.replace(b'"12.34"', b'"0.01"'), http, "application/json"
+    ) as proxy:
         adapter = AlipayAdapter(dataclasses.replace(config, base_url=proxy), http)
         with pytest.raises(ResponseSignatureInvalid):
-            await adapter.micropay(micropay_request(await wallets.code("00")))
+            await adapter.micropay(micropay_request(await control.code("00")))
 
 
 async def test_unsigned_business_answer_is_not_trusted(
-    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, wallets: Wallets
+    config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, control: SimControl
 ) -> None:
     def strip_sign(body: bytes) -> bytes:
         return body[: body.rindex(b',"sign"')] + b"}"
 
-    async with rewriting_proxy(sim_url, strip_sign, http) as proxy:
+    async with rewriting_proxy(sim_url, strip_sign, http, "application/json") as proxy:
         adapter = AlipayAdapter(dataclasses.replace(config, base_url=proxy), http)
         with pytest.raises(ResponseSignatureInvalid) as raised:
             await adapter.query(order_no())
@@ -259,7 +253,7 @@ async def test_unsigned_business_answer_is_not_trusted(
 async def test_unparseable_answer_is_unavailable(
     config: AlipayConfig, http: httpx.AsyncClient, sim_url: str, body: bytes
 ) -> None:
-    async with rewriting_proxy(sim_url, lambda _: body, http) as proxy:
+    async with rewriting_proxy(sim_url, lambda _: body, http, "application/json") as proxy:
         adapter = AlipayAdapter(dataclasses.replace(config, base_url=proxy), http)
         with pytest.raises(ChannelUnavailable) as raised:
             await adapter.query(order_no())
@@ -287,70 +281,76 @@ async def test_nobody_listening_is_unavailable(config: AlipayConfig, http: httpx
 async def test_query_faults(
     impatient_adapter: AlipayAdapter,
     adapter: AlipayAdapter,
-    wallets: Wallets,
+    control: SimControl,
     fault: str,
     error: type[ChannelError],
     code: str,
 ) -> None:
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
     await adapter.micropay(request)
-    await wallets.inject("query", fault)
+    await control.inject("query", fault)
     with pytest.raises(error) as raised:
         await impatient_adapter.query(request.out_trade_no)
     assert raised.value.code == code
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.PAID
 
 
-async def test_queued_micropay_unknown_is_20000_and_charges_nothing(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    request = micropay_request(await wallets.code("00"))
-    await wallets.inject("micropay", "unknown")
+async def test_queued_micropay_unknown_is_20000_and_charges_nothing(
+    adapter: AlipayAdapter, control: SimControl
+) -> None:
+    request = micropay_request(await control.code("00"))
+    await control.inject("micropay", "unknown")
     with pytest.raises(OutcomeUnknown) as raised:
         await adapter.micropay(request)
     assert raised.value.code == "isp.unknow-error"
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.NOT_FOUND
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert await control.ledger(request.out_trade_no) == []
 
 
-async def test_queued_micropay_answer_lost_charged_and_found_by_query(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    request = micropay_request(await wallets.code("00"))
-    await wallets.inject("micropay", "answer_lost")
+async def test_queued_micropay_answer_lost_charged_and_found_by_query(
+    adapter: AlipayAdapter, control: SimControl
+) -> None:
+    request = micropay_request(await control.code("00"))
+    await control.inject("micropay", "answer_lost")
     with pytest.raises(OutcomeUnknown) as raised:
         await adapter.micropay(request)
     assert raised.value.code == "isp.unknow-error"
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.PAID
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 1_234)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 1_234)]
 
 
 @pytest.mark.parametrize("fault", ["answer_lost", "unknown"])
-async def test_read_only_operations_answer_unknown(adapter: AlipayAdapter, wallets: Wallets, fault: str) -> None:
-    await wallets.inject("query", fault)
+async def test_read_only_operations_answer_unknown(adapter: AlipayAdapter, control: SimControl, fault: str) -> None:
+    await control.inject("query", fault)
     with pytest.raises(OutcomeUnknown) as raised:
         await adapter.query(order_no())
     assert raised.value.code == "ACQ.SYSTEM_ERROR"
 
 
-async def test_cancel_faults(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    request = micropay_request(await wallets.code("00"))
+async def test_cancel_faults(adapter: AlipayAdapter, control: SimControl) -> None:
+    request = micropay_request(await control.code("00"))
     await adapter.micropay(request)
-    await wallets.inject("reverse", "unknown")
+    await control.inject("reverse", "unknown")
     assert (await adapter.reverse(request.out_trade_no)).retry is True  # ACQ.SYSTEM_ERROR with retry_flag=Y
-    await wallets.inject("reverse", "http_500")
+    await control.inject("reverse", "http_500")
     with pytest.raises(ChannelUnavailable):
         await adapter.reverse(request.out_trade_no)
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 1_234)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 1_234)]
     result = await adapter.reverse(request.out_trade_no)
     assert (result.retry, result.action) == (False, "refund")
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 1_234), ("reversal", 1_234)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 1_234), ("reversal", 1_234)]
 
 
-async def test_close_and_precreate_faults(adapter: AlipayAdapter, wallets: Wallets, receiver: NotifyReceiver) -> None:
-    request = micropay_request(await wallets.code("02"))
+async def test_close_and_precreate_faults(
+    adapter: AlipayAdapter, control: SimControl, receiver: NotifyReceiver
+) -> None:
+    request = micropay_request(await control.code("02"))
     await adapter.micropay(request)
-    await wallets.inject("close", "unknown")
+    await control.inject("close", "unknown")
     with pytest.raises(OutcomeUnknown):
         await adapter.close(request.out_trade_no)
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.WAITING
-    await wallets.inject("precreate", "http_500")
+    await control.inject("precreate", "http_500")
     with pytest.raises(ChannelUnavailable):
         await adapter.precreate(precreate_request(receiver.url))
 
@@ -358,10 +358,10 @@ async def test_close_and_precreate_faults(adapter: AlipayAdapter, wallets: Walle
 # ---- notifications ------------------------------------------------------------------------------------
 
 
-async def _a_notification(adapter: AlipayAdapter, wallets: Wallets, simulator: AlipaySimulator) -> bytes:
+async def _a_notification(adapter: AlipayAdapter, control: SimControl, simulator: AlipaySimulator) -> bytes:
     """The body of a genuine notification for a freshly paid dynamic order."""
     request = precreate_request("http://127.0.0.1:9/notify")
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
     body, _ = simulator.payment_notification(simulator.bank.orders[request.out_trade_no]).build()
     return body
 
@@ -377,9 +377,9 @@ def _rewritten(body: bytes, **changes: str | None) -> bytes:
 
 
 async def test_genuine_notification_parses(
-    adapter: AlipayAdapter, wallets: Wallets, simulator: AlipaySimulator
+    adapter: AlipayAdapter, control: SimControl, simulator: AlipaySimulator
 ) -> None:
-    body = await _a_notification(adapter, wallets, simulator)
+    body = await _a_notification(adapter, control, simulator)
     notification = adapter.parse_notification(body, FORM_CONTENT_TYPE)
     assert notification.trade.status is TradeStatus.PAID
     assert notification.trade.amount_fen == 2_500
@@ -396,17 +396,17 @@ async def test_genuine_notification_parses(
     ],
 )
 async def test_forged_notification_is_rejected(
-    adapter: AlipayAdapter, wallets: Wallets, simulator: AlipaySimulator, changes: dict[str, str | None]
+    adapter: AlipayAdapter, control: SimControl, simulator: AlipaySimulator, changes: dict[str, str | None]
 ) -> None:
-    body = await _a_notification(adapter, wallets, simulator)
+    body = await _a_notification(adapter, control, simulator)
     with pytest.raises(NotificationInvalid):
         adapter.parse_notification(_rewritten(body, **changes), FORM_CONTENT_TYPE)
 
 
 async def test_notification_in_another_shape_is_rejected(
-    adapter: AlipayAdapter, wallets: Wallets, simulator: AlipaySimulator
+    adapter: AlipayAdapter, control: SimControl, simulator: AlipaySimulator
 ) -> None:
-    body = await _a_notification(adapter, wallets, simulator)
+    body = await _a_notification(adapter, control, simulator)
     with pytest.raises(NotificationInvalid):
         adapter.parse_notification(body, "application/json")
     with pytest.raises(NotificationInvalid):

@@ -12,14 +12,8 @@ import pytest
 from adapters.alipay.client import AlipayAdapter
 from adapters.alipay.simulator import AlipaySimulator, adapter_config
 from adapters.protocol import AlreadyPaid, OrderNotFound, OrderStateConflict, TradeStatus
-from tests.adapters.alipay.conftest import (
-    NotifyReceiver,
-    Wallets,
-    eventually,
-    order_no,
-    precreate_request,
-    served_simulator,
-)
+from tests.adapters.alipay.conftest import precreate_request, served_simulator
+from tests.support.simcontrol import NotifyReceiver, SimControl, eventually, order_no
 
 
 async def test_qr_code_is_alipays_and_the_trade_does_not_exist_before_the_scan(
@@ -49,12 +43,12 @@ async def test_precreate_with_another_amount_is_inconsistent(adapter: AlipayAdap
 
 
 async def test_scan_pays_notifies_and_query_agrees(
-    adapter: AlipayAdapter, wallets: Wallets, receiver: NotifyReceiver
+    adapter: AlipayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     request = precreate_request(receiver.url)
     result = await adapter.precreate(request)
-    customer = await wallets.customer(balance_fen=10_000)
-    scanned = await wallets.scan(result.code_url, customer)
+    customer = await control.customer(balance_fen=10_000)
+    scanned = await control.scan(result.code_url, customer)
     assert scanned.json() == {"outcome": "paid"}
     await receiver.wait(1)
     notification = receiver.received[0]
@@ -68,18 +62,20 @@ async def test_scan_pays_notifies_and_query_agrees(
     assert queried.status is TradeStatus.PAID
     assert queried.channel_trade_no == notification.trade.channel_trade_no
     assert queried.payer_id == notification.trade.payer_id
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 2_500)]
-    assert await wallets.balance(customer) == 7_500
+    assert await control.ledger(request.out_trade_no) == [("charge", 2_500)]
+    assert await control.balance(customer) == 7_500
     # A repeat of the paid order is refused, and the QR cannot be paid twice.
     with pytest.raises(AlreadyPaid):
         await adapter.precreate(request)
-    assert (await wallets.scan(result.code_url)).status_code == 409
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 2_500)]
+    assert (await control.scan(result.code_url)).status_code == 409
+    assert await control.ledger(request.out_trade_no) == [("charge", 2_500)]
 
 
-async def test_paid_trade_cannot_be_closed(adapter: AlipayAdapter, wallets: Wallets, receiver: NotifyReceiver) -> None:
+async def test_paid_trade_cannot_be_closed(
+    adapter: AlipayAdapter, control: SimControl, receiver: NotifyReceiver
+) -> None:
     request = precreate_request(receiver.url)
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
     with pytest.raises(OrderStateConflict) as raised:
         await adapter.close(request.out_trade_no)
     assert raised.value.code == "ACQ.TRADE_STATUS_ERROR"
@@ -93,7 +89,7 @@ async def test_notification_is_retried_until_success(
         adapter = AlipayAdapter(adapter_config(var_dir, url), http)
         receiver.answers = [False, False]  # "fail" twice, then "success"
         request = precreate_request(receiver.url)
-        await Wallets(http, url).scan((await adapter.precreate(request)).code_url)
+        await SimControl(http, url).scan((await adapter.precreate(request)).code_url)
         await receiver.wait(3)
         await asyncio.sleep(0.5)  # longer than the next step: no fourth delivery may follow
         attempts = simulator.notifier.attempts
@@ -116,20 +112,20 @@ def test_only_the_exact_text_success_acknowledges(simulator: AlipaySimulator) ->
 
 
 async def test_amount_10_duplicates_the_notification(
-    adapter: AlipayAdapter, wallets: Wallets, receiver: NotifyReceiver
+    adapter: AlipayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     request = precreate_request(receiver.url, amount_fen=2_510)
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
     await receiver.wait(2)
     assert [n.trade.out_trade_no for n in receiver.received] == [request.out_trade_no] * 2
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 2_510)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 2_510)]
 
 
 async def test_amount_11_loses_the_notification_query_finds_the_payment(
-    adapter: AlipayAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: AlipaySimulator
+    adapter: AlipayAdapter, control: SimControl, receiver: NotifyReceiver, simulator: AlipaySimulator
 ) -> None:
     request = precreate_request(receiver.url, amount_fen=2_511)
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
     await asyncio.sleep(0.2)
     assert receiver.received == []
     assert simulator.notifier.attempts == []
@@ -142,7 +138,7 @@ async def test_amount_12_delays_the_first_notification(
     async with served_simulator(var_dir, time_scale=0.0005) as (simulator, url):
         adapter = AlipayAdapter(adapter_config(var_dir, url), http)
         request = precreate_request(receiver.url, amount_fen=2_512)
-        await Wallets(http, url).scan((await adapter.precreate(request)).code_url)
+        await SimControl(http, url).scan((await adapter.precreate(request)).code_url)
         # The first attempt waits one ladder step (240 s x 0.0005 = 0.12 s); the payment is visible at once.
         assert receiver.received == []
         assert (await adapter.query(request.out_trade_no)).status is TradeStatus.PAID

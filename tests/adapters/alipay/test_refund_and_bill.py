@@ -25,12 +25,13 @@ from adapters.protocol import (
     RefundStatus,
     TradeStatus,
 )
-from tests.adapters.alipay.conftest import Wallets, micropay_request, order_no, raw_call, signed_params
+from tests.adapters.alipay.conftest import micropay_request, raw_call, signed_params
 from tests.support.servers import serve_app
+from tests.support.simcontrol import SimControl, order_no
 
 
-async def paid_order(adapter: AlipayAdapter, wallets: Wallets, amount_fen: int = 1_000) -> str:
-    request = micropay_request(await wallets.code("00"), amount_fen=amount_fen)
+async def paid_order(adapter: AlipayAdapter, control: SimControl, amount_fen: int = 1_000) -> str:
+    request = micropay_request(await control.code("00"), amount_fen=amount_fen)
     assert (await adapter.micropay(request)).status is TradeStatus.PAID
     return request.out_trade_no
 
@@ -39,8 +40,8 @@ def refund_of(out_trade_no: str, refund_fen: int, out_refund_no: str | None = No
     return RefundRequest(out_trade_no, out_refund_no or order_no("R"), 1_000, refund_fen, reason="退货")
 
 
-async def test_partial_refunds_then_the_rest_closes_the_trade(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_partial_refunds_then_the_rest_closes_the_trade(adapter: AlipayAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     first = await adapter.refund(refund_of(out_trade_no, 300))
     assert (first.status, first.refund_fen) == (RefundStatus.SUCCESS, 300)
     queried = await adapter.query(out_trade_no)
@@ -48,21 +49,21 @@ async def test_partial_refunds_then_the_rest_closes_the_trade(adapter: AlipayAda
     await adapter.refund(refund_of(out_trade_no, 700))
     queried = await adapter.query(out_trade_no)
     assert (queried.status, queried.channel_status) == (TradeStatus.REFUNDED, "TRADE_CLOSED")
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
 
 
-async def test_repeated_request_number_refunds_once(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_repeated_request_number_refunds_once(adapter: AlipayAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     request = refund_of(out_trade_no, 400)
     assert (await adapter.refund(request)).status is RefundStatus.SUCCESS
     assert (await adapter.refund(request)).status is RefundStatus.SUCCESS
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
 async def test_repeat_answers_fund_change_n(
-    adapter: AlipayAdapter, wallets: Wallets, sim_url: str, http: httpx.AsyncClient
+    adapter: AlipayAdapter, control: SimControl, sim_url: str, http: httpx.AsyncClient
 ) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+    out_trade_no = await paid_order(adapter, control)
     biz = {"out_trade_no": out_trade_no, "refund_amount": "4.00", "out_request_no": "RQ1"}
     answers = [
         (await raw_call(http, sim_url, signed_params(adapter._config, "alipay.trade.refund", biz)))[
@@ -72,42 +73,42 @@ async def test_repeat_answers_fund_change_n(
     ]
     assert [a["fund_change"] for a in answers] == ["Y", "N"]
     assert [a["refund_fee"] for a in answers] == ["4.00", "4.00"]  # the trade's refunded total
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
-async def test_same_request_number_with_another_amount_is_refused(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_same_request_number_with_another_amount_is_refused(adapter: AlipayAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, 400, "RQ-1"))
     with pytest.raises(OrderStateConflict) as raised:
         await adapter.refund(refund_of(out_trade_no, 500, "RQ-1"))
     assert raised.value.code == "ACQ.CONTEXT_INCONSISTENT"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
-async def test_refund_beyond_the_paid_amount_is_refused(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_refund_beyond_the_paid_amount_is_refused(adapter: AlipayAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, 600))
     with pytest.raises(RefundRejected) as raised:
         await adapter.refund(refund_of(out_trade_no, 401))
     assert raised.value.code == "ACQ.REASON_TRADE_REFUND_FEE_ERR"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 600)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 600)]
 
 
-async def test_refund_of_an_unpaid_or_unknown_trade(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    waiting = micropay_request(await wallets.code("02"))
+async def test_refund_of_an_unpaid_or_unknown_trade(adapter: AlipayAdapter, control: SimControl) -> None:
+    waiting = micropay_request(await control.code("02"))
     await adapter.micropay(waiting)
     with pytest.raises(OrderStateConflict) as raised:
         await adapter.refund(refund_of(waiting.out_trade_no, 100))
     assert raised.value.code == "ACQ.TRADE_STATUS_ERROR"
     with pytest.raises(OrderNotFound):
         await adapter.refund(refund_of(order_no(), 100))
-    assert await wallets.ledger(waiting.out_trade_no) == []
+    assert await control.ledger(waiting.out_trade_no) == []
 
 
 async def test_partial_refund_without_request_number_is_refused(
-    adapter: AlipayAdapter, wallets: Wallets, sim_url: str, http: httpx.AsyncClient
+    adapter: AlipayAdapter, control: SimControl, sim_url: str, http: httpx.AsyncClient
 ) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+    out_trade_no = await paid_order(adapter, control)
     partial = {"out_trade_no": out_trade_no, "refund_amount": "3.00"}
     answer = await raw_call(http, sim_url, signed_params(adapter._config, "alipay.trade.refund", partial))
     assert answer["alipay_trade_refund_response"]["sub_code"] == "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL"
@@ -116,25 +117,25 @@ async def test_partial_refund_without_request_number_is_refused(
     assert answer["alipay_trade_refund_response"]["fund_change"] == "Y"
     # Alipay numbers such a refund by the out_trade_no, which is what refund query takes then.
     assert (await adapter.refund_query(out_trade_no, out_trade_no)).refund_fen == 1_000
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 1_000)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 1_000)]
 
 
 @pytest.mark.parametrize("fault", ["unknown", "http_500", "http_timeout"])
 async def test_refund_faults_are_unknown_and_a_retry_refunds_once(
-    adapter: AlipayAdapter, impatient_adapter: AlipayAdapter, wallets: Wallets, fault: str
+    adapter: AlipayAdapter, impatient_adapter: AlipayAdapter, control: SimControl, fault: str
 ) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+    out_trade_no = await paid_order(adapter, control)
     request = refund_of(out_trade_no, 250)
-    await wallets.inject("refund", fault)
+    await control.inject("refund", fault)
     with pytest.raises(OutcomeUnknown):
         await impatient_adapter.refund(request)
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000)]  # queued faults do nothing
+    assert await control.ledger(out_trade_no) == [("charge", 1_000)]  # queued faults do nothing
     assert (await adapter.refund(request)).status is RefundStatus.SUCCESS
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 250)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 250)]
 
 
-async def test_refund_query(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_refund_query(adapter: AlipayAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, 350, "RQ-9"))
     found = await adapter.refund_query(out_trade_no, "RQ-9")
     assert (found.out_refund_no, found.status, found.refund_fen) == ("RQ-9", RefundStatus.SUCCESS, 350)
@@ -142,15 +143,15 @@ async def test_refund_query(adapter: AlipayAdapter, wallets: Wallets) -> None:
         await adapter.refund_query(out_trade_no, "never-sent")
     with pytest.raises(OrderNotFound):
         await adapter.refund_query(order_no(), "RQ-9")
-    await wallets.inject("refund_query", "unknown")
+    await control.inject("refund_query", "unknown")
     with pytest.raises(OutcomeUnknown):
         await adapter.refund_query(out_trade_no, "RQ-9")
 
 
-async def test_bill_lists_payments_refunds_and_reversals(adapter: AlipayAdapter, wallets: Wallets) -> None:
-    paid = await paid_order(adapter, wallets, 1_000)
+async def test_bill_lists_payments_refunds_and_reversals(adapter: AlipayAdapter, control: SimControl) -> None:
+    paid = await paid_order(adapter, control, 1_000)
     await adapter.refund(refund_of(paid, 300, "RQ-B"))
-    reversed_ = micropay_request(await wallets.code("07"), amount_fen=2_000)
+    reversed_ = micropay_request(await control.code("07"), amount_fen=2_000)
     await adapter.micropay(reversed_)
     while (await adapter.reverse(reversed_.out_trade_no)).retry:
         pass
@@ -174,9 +175,9 @@ async def test_bill_of_a_future_day_does_not_exist(adapter: AlipayAdapter) -> No
 
 
 async def test_bill_link_is_a_zipped_gbk_csv_and_expires_when_forged(
-    adapter: AlipayAdapter, wallets: Wallets, sim_url: str, http: httpx.AsyncClient
+    adapter: AlipayAdapter, control: SimControl, sim_url: str, http: httpx.AsyncClient
 ) -> None:
-    await paid_order(adapter, wallets)
+    await paid_order(adapter, control)
     biz = {"bill_type": "trade", "bill_date": beijing_today().isoformat()}
     answer = await raw_call(
         http, sim_url, signed_params(adapter._config, "alipay.data.dataservice.bill.downloadurl.query", biz)
@@ -199,7 +200,7 @@ async def test_mounted_simulator_builds_bill_links_under_its_prefix(
     async with serve_app(host) as root:
         base_url = f"{root}/sim/alipay"
         adapter = AlipayAdapter(adapter_config(var_dir, base_url), http)
-        await paid_order(adapter, Wallets(http, base_url))
+        await paid_order(adapter, SimControl(http, base_url))
         biz = {"bill_type": "trade", "bill_date": beijing_today().isoformat()}
         answer = await raw_call(
             http, base_url, signed_params(adapter._config, "alipay.data.dataservice.bill.downloadurl.query", biz)

@@ -13,7 +13,7 @@ from alipay.exceptions import AliPayException, AliPayValidationError
 
 from adapters.alipay.client import AlipayConfig
 from adapters.alipay.simulator import AlipaySimulator
-from tests.adapters.alipay.conftest import Wallets, order_no
+from tests.support.simcontrol import SimControl, order_no
 
 
 def sdk_client(config: AlipayConfig, sim_url: str, alipay_public_key: str | None = None) -> AliPay:
@@ -33,10 +33,10 @@ def sdk(config: AlipayConfig, sim_url: str) -> AliPay:
     return sdk_client(config, sim_url)
 
 
-async def test_sdk_bar_code_pay_query_refund_cancel(sdk: AliPay, wallets: Wallets) -> None:
+async def test_sdk_bar_code_pay_query_refund_cancel(sdk: AliPay, control: SimControl) -> None:
     out_trade_no = order_no()
     paid = await asyncio.to_thread(
-        sdk.api_alipay_trade_pay, out_trade_no, "bar_code", await wallets.code("00"), "SDK 咖啡", total_amount="12.34"
+        sdk.api_alipay_trade_pay, out_trade_no, "bar_code", await control.code("00"), "SDK 咖啡", total_amount="12.34"
     )
     assert (paid["code"], paid["total_amount"], paid["out_trade_no"]) == ("10000", "12.34", out_trade_no)
     queried = await asyncio.to_thread(sdk.api_alipay_trade_query, out_trade_no=out_trade_no)
@@ -55,28 +55,30 @@ async def test_sdk_bar_code_pay_query_refund_cancel(sdk: AliPay, wallets: Wallet
     assert again["fund_change"] == "N"
     cancelled = await asyncio.to_thread(sdk.api_alipay_trade_cancel, out_trade_no=out_trade_no)
     assert cancelled["code"] == "40004" and cancelled["sub_code"] == "ACQ.TRADE_STATUS_ERROR"  # refunded: too late
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_234), ("refund", 234)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_234), ("refund", 234)]
 
 
-async def test_sdk_cancel_of_a_waiting_trade(sdk: AliPay, wallets: Wallets) -> None:
+async def test_sdk_cancel_of_a_waiting_trade(sdk: AliPay, control: SimControl) -> None:
     out_trade_no = order_no()
     waiting = await asyncio.to_thread(
-        sdk.api_alipay_trade_pay, out_trade_no, "bar_code", await wallets.code("02"), "SDK", total_amount="5.00"
+        sdk.api_alipay_trade_pay, out_trade_no, "bar_code", await control.code("02"), "SDK", total_amount="5.00"
     )
     assert waiting["code"] == "10003"
     cancelled = await asyncio.to_thread(sdk.api_alipay_trade_cancel, out_trade_no=out_trade_no)
     assert (cancelled["code"], cancelled["retry_flag"], cancelled["action"]) == ("10000", "N", "close")
-    assert await wallets.ledger(out_trade_no) == []
+    assert await control.ledger(out_trade_no) == []
 
 
-async def test_sdk_business_failure_comes_back_signed(sdk: AliPay, wallets: Wallets) -> None:
+async def test_sdk_business_failure_comes_back_signed(sdk: AliPay, control: SimControl) -> None:
     failed = await asyncio.to_thread(
-        sdk.api_alipay_trade_pay, order_no(), "bar_code", await wallets.code("04"), "SDK", total_amount="1.00"
+        sdk.api_alipay_trade_pay, order_no(), "bar_code", await control.code("04"), "SDK", total_amount="1.00"
     )
     assert (failed["code"], failed["sub_code"]) == ("40004", "ACQ.BUYER_BALANCE_NOT_ENOUGH")
 
 
-async def test_sdk_precreate_scan_and_notification(sdk: AliPay, wallets: Wallets, simulator: AlipaySimulator) -> None:
+async def test_sdk_precreate_scan_and_notification(
+    sdk: AliPay, control: SimControl, simulator: AlipaySimulator
+) -> None:
     out_trade_no = order_no("P")
     created = await asyncio.to_thread(
         sdk.api_alipay_trade_precreate,
@@ -89,7 +91,7 @@ async def test_sdk_precreate_scan_and_notification(sdk: AliPay, wallets: Wallets
     assert created["code"] == "10000" and created["qr_code"].startswith("https://qr.alipay.com/")
     before = await asyncio.to_thread(sdk.api_alipay_trade_query, out_trade_no=out_trade_no)
     assert (before["code"], before["sub_code"]) == ("40004", "ACQ.TRADE_NOT_EXIST")
-    await wallets.scan(created["qr_code"])
+    await control.scan(created["qr_code"])
     after = await asyncio.to_thread(sdk.api_alipay_trade_query, out_trade_no=out_trade_no)
     assert (after["trade_status"], after["total_amount"]) == ("TRADE_SUCCESS", "8.80")
     # The SDK's own notification check (drops sign and sign_type) accepts the simulator's notification.

@@ -29,8 +29,8 @@ from adapters.simcore.keys import load_or_create_rsa_key, public_pem
 from adapters.unionpay.client import UnionpayAdapter, UnionpayConfig
 from adapters.unionpay.signing import sign
 from adapters.unionpay.simulator import KEY_DIR, UNIONPAY_KEY_FILE
-from tests.adapters.unionpay.conftest import SimControl, order_no
 from tests.support.servers import free_port, serve_app
+from tests.support.simcontrol import SimControl, order_no
 
 OPERATIONS = ("micropay", "unifiedorder", "queryOrder", "closeOrder", "refund", "refundQuery", "downloadBill")
 
@@ -49,7 +49,7 @@ def test_config_repr_hides_the_private_key(config: UnionpayConfig) -> None:
 
 async def test_wrong_merchant_is_refused(config: UnionpayConfig, http: httpx.AsyncClient, control: SimControl) -> None:
     adapter = UnionpayAdapter(replace(config, mer_id="777290058110049"), http)
-    code = await control.code(await control.customer())
+    code = await control.code()
 
     with pytest.raises(RequestRejected) as raised:
         await adapter.micropay(MicropayRequest(order_no(), 100, code, "x"))
@@ -90,7 +90,7 @@ async def test_missing_fields_are_reported(sim_url: str, http: httpx.AsyncClient
 
 
 async def test_bad_field_shapes_are_format_errors(adapter: UnionpayAdapter, control: SimControl) -> None:
-    code = await control.code(await control.customer())
+    code = await control.code()
 
     with pytest.raises(RequestRejected) as raised:
         await adapter.micropay(MicropayRequest("has space", 100, code, "x"))
@@ -164,7 +164,7 @@ async def test_queued_transport_faults_on_query(
 
 
 async def test_queued_unknown_on_query_refund_and_bill(adapter: UnionpayAdapter, control: SimControl) -> None:
-    code = await control.code(await control.customer())
+    code = await control.code()
     out = order_no()
     await adapter.micropay(MicropayRequest(out, 300, code, "x"))
     for operation in ("query", "refund", "refund_query", "bill"):
@@ -184,7 +184,7 @@ async def test_queued_unknown_on_query_refund_and_bill(adapter: UnionpayAdapter,
 
 
 async def test_queued_unknown_on_reverse_means_call_again(adapter: UnionpayAdapter, control: SimControl) -> None:
-    code = await control.code(await control.customer(), Fault.PASSWORD_TIMEOUT)
+    code = await control.code(Fault.PASSWORD_TIMEOUT)
     out = order_no()
     await adapter.micropay(MicropayRequest(out, 300, code, "x"))
     await control.inject("reverse", "unknown")
@@ -196,7 +196,7 @@ async def test_queued_unknown_on_reverse_means_call_again(adapter: UnionpayAdapt
 
 
 async def test_queued_http_500_on_micropay_moves_nothing(adapter: UnionpayAdapter, control: SimControl) -> None:
-    code = await control.code(await control.customer())
+    code = await control.code()
     out = order_no()
     await control.inject("micropay", "http_500")
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from adapters.simcore.faults import Fault
 from adapters.unionpay.client import UnionpayConfig
-from tests.adapters.unionpay.conftest import SimControl, order_no
+from tests.support.simcontrol import SimControl, order_no
 
 BEIJING = timezone(timedelta(hours=8))
 
@@ -83,7 +83,7 @@ async def test_hand_signed_micropay_is_accepted_and_the_answer_verifies(
     http: httpx.AsyncClient,
     control: SimControl,
 ) -> None:
-    code = await control.code(await control.customer(), Fault.SUCCESS)
+    code = await control.code(Fault.SUCCESS)
     out = order_no()
     request = signed(micropay_fields(credentials, code, out), provider_key)
 
@@ -105,7 +105,7 @@ async def test_hand_signed_query_answer_verifies(
     http: httpx.AsyncClient,
     control: SimControl,
 ) -> None:
-    code = await control.code(await control.customer(), Fault.SUCCESS)
+    code = await control.code(Fault.SUCCESS)
     out = order_no()
     await http.post(
         f"{sim_url}/gateway/api/pay/micropay", json=signed(micropay_fields(credentials, code, out), provider_key)
@@ -130,7 +130,7 @@ async def test_dropping_the_empty_field_from_the_signed_string_is_a_bad_signatur
     http: httpx.AsyncClient,
     control: SimControl,
 ) -> None:
-    code = await control.code(await control.customer(), Fault.SUCCESS)
+    code = await control.code(Fault.SUCCESS)
     out = order_no()
     fields = micropay_fields(credentials, code, out)
     without_empty = {k: v for k, v in fields.items() if k != "frontUrl"}

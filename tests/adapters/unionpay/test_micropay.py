@@ -16,7 +16,7 @@ from adapters.protocol import (
 from adapters.simcore.faults import Fault
 from adapters.unionpay.client import UnionpayAdapter
 from adapters.unionpay.simulator import UnionpaySimulator
-from tests.adapters.unionpay.conftest import SimControl, eventually, order_no
+from tests.support.simcontrol import SimControl, eventually, order_no
 
 
 def charge(out_trade_no: str, auth_code: str, amount_fen: int = 1234) -> MicropayRequest:
@@ -25,7 +25,7 @@ def charge(out_trade_no: str, auth_code: str, amount_fen: int = 1234) -> Micropa
 
 async def pay_with(control: SimControl, fault: Fault, balance_fen: int | None = None) -> tuple[str, str]:
     customer = await control.customer(balance_fen)
-    return customer, await control.code(customer, fault)
+    return customer, await control.code(fault, customer)
 
 
 async def settles(adapter: UnionpayAdapter, out_trade_no: str, status: TradeStatus) -> None:

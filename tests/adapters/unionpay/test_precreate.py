@@ -17,8 +17,8 @@ from adapters.simcore.bank import BankSettings
 from adapters.unionpay.client import UnionpayAdapter
 from adapters.unionpay.simulator import SIM_MER_ID, UnionpaySimulator, adapter_config, create_simulator
 from adapters.unionpay.wire import qr_token
-from tests.adapters.unionpay.conftest import NotifyReceiver, SimControl, eventually, order_no
 from tests.support.servers import serve_app
+from tests.support.simcontrol import NotifyReceiver, SimControl, eventually, order_no
 
 
 def dynamic(out_trade_no: str, notify_url: str, amount_fen: int = 2500, expires_in_s: float = 600) -> PrecreateRequest:
@@ -32,11 +32,11 @@ def dynamic(out_trade_no: str, notify_url: str, amount_fen: int = 2500, expires_
 
 
 async def test_qr_code_is_a_unionpay_url_and_waits_for_the_scan(
-    adapter: UnionpayAdapter, simulator: UnionpaySimulator, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, simulator: UnionpaySimulator, receiver: NotifyReceiver
 ) -> None:
     out = order_no()
 
-    result = await adapter.precreate(dynamic(out, receiver[1]))
+    result = await adapter.precreate(dynamic(out, receiver.url))
 
     assert result.code_url.startswith("https://qr.95516.com/00010001/62")
     assert qr_token(result.code_url) is not None
@@ -46,18 +46,17 @@ async def test_qr_code_is_a_unionpay_url_and_waits_for_the_scan(
 
 
 async def test_scan_pays_and_the_notification_verifies(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
-    notify, url = receiver
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, url))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
     customer = await control.customer(10_000)
 
     scanned = await control.scan(code_url, customer)
 
     assert scanned.status_code == 200
-    await eventually(lambda: len(notify.received) >= 1)
-    body, content_type = notify.received[0]
+    await eventually(lambda: len(receiver.bodies) >= 1)
+    body, content_type = receiver.bodies[0]
     notification = adapter.parse_notification(body, content_type)
     assert notification.trade.status is TradeStatus.PAID
     assert notification.trade.out_trade_no == out
@@ -72,34 +71,35 @@ async def test_notification_is_retried_until_the_exact_acknowledgement(
     adapter: UnionpayAdapter,
     simulator: UnionpaySimulator,
     control: SimControl,
-    receiver: tuple[NotifyReceiver, str],
+    receiver: NotifyReceiver,
 ) -> None:
-    notify, url = receiver
-    notify.script = [(200, b"SUCCESS"), (500, b"success"), (200, b"success")]
+    receiver.answers = [(200, b"SUCCESS"), (500, b"success"), (200, b"success")]
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, url))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
 
     await control.scan(code_url, await control.customer())
 
-    await eventually(lambda: len(notify.received) >= 3)
-    acks = [attempt.acknowledged for attempt in simulator.notifier.attempts if attempt.reference == out]
-    assert acks == [False, False, True]
+    def acks() -> list[bool]:
+        return [attempt.acknowledged for attempt in simulator.notifier.attempts if attempt.reference == out]
+
+    # the simulator logs an attempt after the receiver answered: wait for the log, not just the deliveries
+    await eventually(lambda: len(receiver.bodies) >= 3 and len(acks()) >= 3)
+    assert acks() == [False, False, True]
     assert adapter.notification_ack(True).body == b"success"
     assert adapter.notification_ack(True).status_code == 200
     assert adapter.notification_ack(False).status_code == 400
 
 
 async def test_amount_ending_10_notifies_twice(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
-    notify, url = receiver
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, url, amount_fen=1010))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url, amount_fen=1010))).code_url
 
     await control.scan(code_url, await control.customer())
 
-    await eventually(lambda: len(notify.received) >= 2)
-    trades = [adapter.parse_notification(body, kind).trade for body, kind in notify.received]
+    await eventually(lambda: len(receiver.bodies) >= 2)
+    trades = [adapter.parse_notification(body, kind).trade for body, kind in receiver.bodies]
     assert {(trade.out_trade_no, trade.status) for trade in trades} == {(out, TradeStatus.PAID)}
     assert await control.ledger(out) == [("charge", 1010)]
 
@@ -108,23 +108,21 @@ async def test_amount_ending_11_never_notifies_but_query_finds_it(
     adapter: UnionpayAdapter,
     simulator: UnionpaySimulator,
     control: SimControl,
-    receiver: tuple[NotifyReceiver, str],
+    receiver: NotifyReceiver,
 ) -> None:
-    notify, url = receiver
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, url, amount_fen=1011))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url, amount_fen=1011))).code_url
 
     await control.scan(code_url, await control.customer())
 
     assert (await adapter.query(out)).status is TradeStatus.PAID
     assert simulator.notifier.attempts == []
-    assert notify.received == []
+    assert receiver.bodies == []
 
 
 async def test_amount_ending_12_notifies_after_one_ladder_step(
-    var_dir: Path, http: httpx.AsyncClient, receiver: tuple[NotifyReceiver, str]
+    var_dir: Path, http: httpx.AsyncClient, receiver: NotifyReceiver
 ) -> None:
-    notify, url = receiver
     # a long first step (100 s x 0.01) so "not yet" is certain when we look
     simulator = create_simulator(
         var_dir, SimulatorSettings(bank=BankSettings(time_scale=0.01), notify_ladder_s=(100.0, 100.0))
@@ -133,21 +131,19 @@ async def test_amount_ending_12_notifies_after_one_ladder_step(
         adapter = UnionpayAdapter(adapter_config(var_dir, sim_url), http)
         control = SimControl(http, sim_url)
         out = order_no()
-        code_url = (await adapter.precreate(dynamic(out, url, amount_fen=1012))).code_url
+        code_url = (await adapter.precreate(dynamic(out, receiver.url, amount_fen=1012))).code_url
 
         await control.scan(code_url, await control.customer())
 
-        assert notify.received == []
+        assert receiver.bodies == []
         assert (await adapter.query(out)).status is TradeStatus.PAID
-        await eventually(lambda: len(notify.received) >= 1, attempts=500)
-        assert adapter.parse_notification(*notify.received[0]).trade.out_trade_no == out
+        await eventually(lambda: len(receiver.bodies) >= 1, attempts=500)
+        assert adapter.parse_notification(*receiver.bodies[0]).trade.out_trade_no == out
 
 
-async def test_same_order_again_returns_the_same_code(
-    adapter: UnionpayAdapter, receiver: tuple[NotifyReceiver, str]
-) -> None:
+async def test_same_order_again_returns_the_same_code(adapter: UnionpayAdapter, receiver: NotifyReceiver) -> None:
     out = order_no()
-    request = dynamic(out, receiver[1])
+    request = dynamic(out, receiver.url)
 
     first = await adapter.precreate(request)
     second = await adapter.precreate(request)
@@ -156,22 +152,22 @@ async def test_same_order_again_returns_the_same_code(
 
 
 async def test_same_order_number_with_another_amount_is_refused(
-    adapter: UnionpayAdapter, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, receiver: NotifyReceiver
 ) -> None:
     out = order_no()
-    await adapter.precreate(dynamic(out, receiver[1]))
+    await adapter.precreate(dynamic(out, receiver.url))
 
     with pytest.raises(OrderStateConflict) as raised:
-        await adapter.precreate(dynamic(out, receiver[1], amount_fen=2600))
+        await adapter.precreate(dynamic(out, receiver.url, amount_fen=2600))
 
     assert raised.value.code == "36"
 
 
 async def test_close_unpaid_order_then_scan_fails(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, receiver[1]))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
 
     await adapter.close(out)
 
@@ -182,10 +178,10 @@ async def test_close_unpaid_order_then_scan_fails(
 
 
 async def test_close_paid_order_says_already_paid(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, receiver[1]))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
     await control.scan(code_url, await control.customer())
 
     with pytest.raises(AlreadyPaid) as raised:
@@ -203,18 +199,16 @@ async def test_close_unknown_order(adapter: UnionpayAdapter) -> None:
 
 
 async def test_pay_timeout_in_the_past_closes_the_order(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, receiver[1], expires_in_s=-1))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url, expires_in_s=-1))).code_url
 
     assert (await adapter.query(out)).status is TradeStatus.CLOSED
     assert (await control.scan(code_url, await control.customer())).status_code == 409
 
 
-async def test_works_mounted_under_a_prefix(
-    var_dir: Path, http: httpx.AsyncClient, receiver: tuple[NotifyReceiver, str]
-) -> None:
+async def test_works_mounted_under_a_prefix(var_dir: Path, http: httpx.AsyncClient, receiver: NotifyReceiver) -> None:
     simulator = create_simulator(var_dir, SimulatorSettings(bank=BankSettings(time_scale=0.01)))
     host = Starlette(routes=[Mount("/sim/unionpay", app=simulator.app)])
     async with serve_app(host, lifespan="off") as root:
@@ -222,7 +216,7 @@ async def test_works_mounted_under_a_prefix(
         adapter = UnionpayAdapter(adapter_config(var_dir, base), http)
         control = SimControl(http, base)
         out = order_no()
-        code_url = (await adapter.precreate(dynamic(out, receiver[1]))).code_url
+        code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
 
         assert (await control.scan(code_url, await control.customer())).status_code == 200
         assert (await adapter.query(out)).status is TradeStatus.PAID
@@ -230,16 +224,15 @@ async def test_works_mounted_under_a_prefix(
 
 
 async def test_notification_payload_is_json_with_the_documented_fields(
-    adapter: UnionpayAdapter, control: SimControl, receiver: tuple[NotifyReceiver, str]
+    adapter: UnionpayAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
-    notify, url = receiver
     out = order_no()
-    code_url = (await adapter.precreate(dynamic(out, url))).code_url
+    code_url = (await adapter.precreate(dynamic(out, receiver.url))).code_url
     await control.scan(code_url, await control.customer())
 
-    await eventually(lambda: len(notify.received) >= 1)
+    await eventually(lambda: len(receiver.bodies) >= 1)
 
-    body, content_type = notify.received[0]
+    body, content_type = receiver.bodies[0]
     assert content_type is not None and content_type.startswith("application/json")
     fields = json.loads(body)
     assert {"orderNo", "txnAmt", "transIndex", "origRespCode", "merId", "serProvId", "signature"} <= set(fields)

@@ -18,12 +18,12 @@ from adapters.protocol import (
 from adapters.simcore.faults import Fault
 from adapters.unionpay.client import UnionpayAdapter
 from adapters.unionpay.wire import BEIJING
-from tests.adapters.unionpay.conftest import SimControl, order_no
+from tests.support.simcontrol import SimControl, order_no
 
 
 async def paid_order(adapter: UnionpayAdapter, control: SimControl, amount_fen: int = 5000) -> tuple[str, str]:
     """A paid micropay; returns its out_trade_no and the channel's transIndex."""
-    code = await control.code(await control.customer(), Fault.SUCCESS)
+    code = await control.code(Fault.SUCCESS)
     out = order_no()
     result = await adapter.micropay(MicropayRequest(out, amount_fen, code, "书"))
     assert result.channel_trade_no is not None
@@ -91,7 +91,7 @@ async def test_refund_with_the_wrong_original_amount(adapter: UnionpayAdapter, c
 
 
 async def test_refund_of_an_unpaid_order(adapter: UnionpayAdapter, control: SimControl) -> None:
-    code = await control.code(await control.customer(), Fault.PASSWORD_TIMEOUT)
+    code = await control.code(Fault.PASSWORD_TIMEOUT)
     out = order_no()
     await adapter.micropay(MicropayRequest(out, 5000, code, "书"))
 

@@ -12,7 +12,7 @@ from adapters.protocol import AlreadyPaid, OrderNotFound, OrderStateConflict, Pr
 from adapters.simcore.notifier import DeliveryAttempt
 from adapters.wechat.client import WechatAdapter
 from adapters.wechat.simulator import WechatSimulator
-from tests.adapters.wechat.conftest import NotifyReceiver, Wallets, order_no
+from tests.support.simcontrol import NotifyReceiver, SimControl, order_no
 
 
 def native_request(notify_url: str, amount_fen: int = 2_500) -> PrecreateRequest:
@@ -35,7 +35,7 @@ async def attempts(simulator: WechatSimulator, count: int) -> list[DeliveryAttem
 
 
 async def test_precreate_scan_notify_and_query(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     request = native_request(receiver.url)
 
@@ -43,8 +43,8 @@ async def test_precreate_scan_notify_and_query(
 
     assert created.code_url.startswith("weixin://wxpay/bizpayurl?pr=")
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.WAITING
-    customer = await wallets.customer(balance_fen=10_000)
-    assert (await wallets.scan(created.code_url, customer)).status_code == 200
+    customer = await control.customer(balance_fen=10_000)
+    assert (await control.scan(created.code_url, customer)).status_code == 200
 
     await receiver.wait(1)
     notification = receiver.received[0]
@@ -56,8 +56,8 @@ async def test_precreate_scan_notify_and_query(
     assert notification.trade.paid_at is not None and notification.trade.paid_at.tzinfo is UTC
     assert notification.raw["trade_type"] == "NATIVE"
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.PAID
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 2_500)]
-    assert await wallets.balance(customer) == 7_500
+    assert await control.ledger(request.out_trade_no) == [("charge", 2_500)]
+    assert await control.balance(customer) == 7_500
 
 
 async def test_same_unifiedorder_again_gives_the_same_code(adapter: WechatAdapter, receiver: NotifyReceiver) -> None:
@@ -82,22 +82,22 @@ async def test_unifiedorder_with_another_amount_is_out_trade_no_used(
 
 
 async def test_unifiedorder_for_a_paid_order_is_orderpaid(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     request = native_request(receiver.url)
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     with pytest.raises(AlreadyPaid):
         await adapter.precreate(request)
 
 
 async def test_notification_retried_until_acknowledged(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     receiver.answers = [False, False]
     request = native_request(receiver.url)
 
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     delivered = await attempts(simulator, 3)
     assert [attempt.acknowledged for attempt in delivered] == [False, False, True]
@@ -106,24 +106,24 @@ async def test_notification_retried_until_acknowledged(
 
 
 async def test_notification_with_amount_ending_10_is_duplicated(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     request = native_request(receiver.url, amount_fen=1_010)
 
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     delivered = await attempts(simulator, 2)
     assert [attempt.acknowledged for attempt in delivered] == [True, True]
     assert len(receiver.received) == 2
-    assert await wallets.ledger(request.out_trade_no) == [("charge", 1_010)]
+    assert await control.ledger(request.out_trade_no) == [("charge", 1_010)]
 
 
 async def test_notification_with_amount_ending_11_is_lost_and_query_finds_payment(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     request = native_request(receiver.url, amount_fen=1_011)
 
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     assert simulator.notifier.attempts == []
     assert receiver.received == []
@@ -131,12 +131,12 @@ async def test_notification_with_amount_ending_11_is_lost_and_query_finds_paymen
 
 
 async def test_notification_with_amount_ending_12_is_delayed_but_arrives(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     simulator.notifier.ladder = (50.0,)  # 0.5 s at this time scale: long enough to look before it arrives
     request = native_request(receiver.url, amount_fen=1_012)
 
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     assert receiver.received == []  # the first attempt waits one step of the ladder
     delivered = await attempts(simulator, 1)
@@ -145,13 +145,13 @@ async def test_notification_with_amount_ending_12_is_delayed_but_arrives(
 
 
 async def test_tampered_notification_is_refused_and_retried(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     """A receiver that cannot verify the notification answers FAIL, so WeChat keeps trying."""
     receiver.parse = lambda body, content_type: adapter.parse_notification(body.replace(b"NATIVE", b"JSAPI"), None)
     request = native_request(receiver.url)
 
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     delivered = await attempts(simulator, 2)
     assert receiver.rejected >= 2
@@ -159,7 +159,7 @@ async def test_tampered_notification_is_refused_and_retried(
     assert receiver.received == []
 
 
-async def test_close_unpaid_order(adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver) -> None:
+async def test_close_unpaid_order(adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver) -> None:
     request = native_request(receiver.url)
     created = await adapter.precreate(request)
 
@@ -168,17 +168,17 @@ async def test_close_unpaid_order(adapter: WechatAdapter, wallets: Wallets, rece
 
     queried = await adapter.query(request.out_trade_no)
     assert (queried.status, queried.channel_status) == (TradeStatus.CLOSED, "CLOSED")
-    assert (await wallets.scan(created.code_url)).status_code == 409
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert (await control.scan(created.code_url)).status_code == 409
+    assert await control.ledger(request.out_trade_no) == []
     with pytest.raises(OrderStateConflict):
         await adapter.precreate(request)
 
 
 async def test_close_paid_order_is_orderpaid(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver
 ) -> None:
     request = native_request(receiver.url)
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
 
     with pytest.raises(AlreadyPaid) as raised:
         await adapter.close(request.out_trade_no)
@@ -193,7 +193,7 @@ async def test_close_unknown_order_is_not_found(adapter: WechatAdapter) -> None:
 
 
 async def test_order_expires_at_time_expire(
-    adapter: WechatAdapter, wallets: Wallets, receiver: NotifyReceiver, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, receiver: NotifyReceiver, simulator: WechatSimulator
 ) -> None:
     request = native_request(receiver.url)
     await adapter.precreate(request)

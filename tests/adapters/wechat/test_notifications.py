@@ -13,25 +13,25 @@ from adapters.wechat.client import WechatAdapter, WechatConfig
 from adapters.wechat.signing import SignType, signed
 from adapters.wechat.simulator import WechatSimulator, is_notification_ack
 from adapters.wechat.wire import decode_xml, encode_xml
-from tests.adapters.wechat.conftest import Wallets, order_no
+from tests.support.simcontrol import SimControl, order_no
 
 
 async def paid_native_notification(
-    adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator, amount_fen: int = 1_011
+    adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator, amount_fen: int = 1_011
 ) -> tuple[bytes, str]:
     """The body the simulator sends for a paid NATIVE order (amount ending 11: it never sends it by itself)."""
     request = PrecreateRequest(
         order_no("N"), amount_fen, "lunch", "http://127.0.0.1:9/n", datetime.now(UTC) + timedelta(minutes=5)
     )
-    await wallets.scan((await adapter.precreate(request)).code_url)
+    await control.scan((await adapter.precreate(request)).code_url)
     body, content_type = simulator.payment_notification(simulator.bank.orders[request.out_trade_no]).build()
     return body, content_type
 
 
 async def test_genuine_notification_is_accepted(
-    adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator
+    adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator
 ) -> None:
-    body, content_type = await paid_native_notification(adapter, wallets, simulator)
+    body, content_type = await paid_native_notification(adapter, control, simulator)
 
     notification = adapter.parse_notification(body, content_type)
 
@@ -43,10 +43,10 @@ async def test_genuine_notification_is_accepted(
 
 
 async def test_hmac_order_gets_an_hmac_notification(
-    config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets, simulator: WechatSimulator
+    config: WechatConfig, http: httpx.AsyncClient, control: SimControl, simulator: WechatSimulator
 ) -> None:
     adapter = WechatAdapter(dataclasses.replace(config, sign_type="HMAC-SHA256"), http)
-    body, content_type = await paid_native_notification(adapter, wallets, simulator)
+    body, content_type = await paid_native_notification(adapter, control, simulator)
 
     assert decode_xml(body)["sign_type"] == "HMAC-SHA256"
     assert adapter.parse_notification(body, content_type).trade.status is TradeStatus.PAID
@@ -57,9 +57,9 @@ def tampered(body: bytes, **changes: str) -> bytes:
 
 
 async def test_forged_notifications_are_refused(
-    adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator, config: WechatConfig
+    adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator, config: WechatConfig
 ) -> None:
-    body, _ = await paid_native_notification(adapter, wallets, simulator)
+    body, _ = await paid_native_notification(adapter, control, simulator)
     fields = decode_xml(body)
     other_merchant = signed({**fields, "appid": "wx0000000000000000"}, config.api_key, SignType.MD5)
     forged = {

@@ -16,11 +16,12 @@ from adapters.protocol import (
 )
 from adapters.wechat.client import WechatAdapter
 from adapters.wechat.wire import BEIJING
-from tests.adapters.wechat.conftest import Wallets, micropay_request
+from tests.adapters.wechat.conftest import micropay_request
+from tests.support.simcontrol import SimControl
 
 
-async def paid_order(adapter: WechatAdapter, wallets: Wallets, amount_fen: int = 1_000) -> str:
-    request = micropay_request(await wallets.code("00"), amount_fen=amount_fen)
+async def paid_order(adapter: WechatAdapter, control: SimControl, amount_fen: int = 1_000) -> str:
+    request = micropay_request(await control.code("00"), amount_fen=amount_fen)
     assert (await adapter.micropay(request)).status is TradeStatus.PAID
     return request.out_trade_no
 
@@ -29,8 +30,8 @@ def refund_of(out_trade_no: str, out_refund_no: str, refund_fen: int, total_fen:
     return RefundRequest(out_trade_no, out_refund_no, total_fen, refund_fen, reason="customer changed mind")
 
 
-async def test_partial_refunds_then_query(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_partial_refunds_then_query(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
 
     first = await adapter.refund(refund_of(out_trade_no, "R1", 300))
     second = await adapter.refund(refund_of(out_trade_no, "R2", 700))
@@ -45,59 +46,61 @@ async def test_partial_refunds_then_query(adapter: WechatAdapter, wallets: Walle
     )
     trade = await adapter.query(out_trade_no)
     assert (trade.status, trade.channel_status) == (TradeStatus.REFUNDED, "REFUND")
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
 
 
-async def test_repeated_refund_number_refunds_once(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_repeated_refund_number_refunds_once(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
 
     first = await adapter.refund(refund_of(out_trade_no, "R1", 400))
     again = await adapter.refund(refund_of(out_trade_no, "R1", 400))
 
     assert again.channel_refund_no == first.channel_refund_no
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
-async def test_repeated_refund_number_with_another_amount_is_refused(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_repeated_refund_number_with_another_amount_is_refused(
+    adapter: WechatAdapter, control: SimControl
+) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, "R1", 400))
 
     with pytest.raises(RefundRejected) as raised:
         await adapter.refund(refund_of(out_trade_no, "R1", 500))
 
     assert raised.value.code == "REFUND_FEE_MISMATCH"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
-async def test_refund_beyond_paid_amount_is_refused(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_refund_beyond_paid_amount_is_refused(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, "R1", 600))
 
     with pytest.raises(RefundRejected) as raised:
         await adapter.refund(refund_of(out_trade_no, "R2", 401))
 
     assert raised.value.code == "ERROR"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 600)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 600)]
 
 
-async def test_refund_with_wrong_order_total_is_param_error(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_refund_with_wrong_order_total_is_param_error(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
 
     with pytest.raises(RequestRejected) as raised:
         await adapter.refund(refund_of(out_trade_no, "R1", 100, total_fen=999))
 
     assert raised.value.code == "PARAM_ERROR"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000)]
 
 
-async def test_refund_of_unpaid_order_is_refused(adapter: WechatAdapter, wallets: Wallets) -> None:
-    request = micropay_request(await wallets.code("02"), amount_fen=1_000)
+async def test_refund_of_unpaid_order_is_refused(adapter: WechatAdapter, control: SimControl) -> None:
+    request = micropay_request(await control.code("02"), amount_fen=1_000)
     await adapter.micropay(request)
 
     with pytest.raises(RefundRejected):
         await adapter.refund(refund_of(request.out_trade_no, "R1", 100))
 
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert await control.ledger(request.out_trade_no) == []
 
 
 async def test_refund_of_unknown_order_is_not_found(adapter: WechatAdapter) -> None:
@@ -107,8 +110,8 @@ async def test_refund_of_unknown_order_is_not_found(adapter: WechatAdapter) -> N
     assert raised.value.code == "ORDERNOTEXIST"
 
 
-async def test_refund_query_of_unknown_refund_is_not_found(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_refund_query_of_unknown_refund_is_not_found(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
 
     with pytest.raises(OrderNotFound) as raised:
         await adapter.refund_query(out_trade_no, "NEVER")
@@ -116,23 +119,23 @@ async def test_refund_query_of_unknown_refund_is_not_found(adapter: WechatAdapte
     assert raised.value.code == "REFUNDNOTEXIST"
 
 
-async def test_reverse_after_refund_is_refused(adapter: WechatAdapter, wallets: Wallets) -> None:
-    out_trade_no = await paid_order(adapter, wallets)
+async def test_reverse_after_refund_is_refused(adapter: WechatAdapter, control: SimControl) -> None:
+    out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, "R1", 100))
 
     with pytest.raises(RequestRejected) as raised:
         await adapter.reverse(out_trade_no)
 
     assert raised.value.code == "TRADE_ERROR"
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 100)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 100)]
 
 
-async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, wallets: Wallets) -> None:
-    refunded = await paid_order(adapter, wallets, amount_fen=1_000)
+async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, control: SimControl) -> None:
+    refunded = await paid_order(adapter, control, amount_fen=1_000)
     await adapter.refund(refund_of(refunded, "R1", 250))
-    reversed_ = await paid_order(adapter, wallets, amount_fen=333)
+    reversed_ = await paid_order(adapter, control, amount_fen=333)
     await adapter.reverse(reversed_)
-    kept = await paid_order(adapter, wallets, amount_fen=5_000)
+    kept = await paid_order(adapter, control, amount_fen=5_000)
 
     bill = await adapter.download_bill(datetime.now(BEIJING).date())
 
@@ -147,13 +150,13 @@ async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, wallets:
         ]
     )
     assert all(entry.at.tzinfo is UTC and len(entry.channel_trade_no) == 28 for entry in bill)
-    ledger = [*await wallets.ledger(refunded), *await wallets.ledger(reversed_), *await wallets.ledger(kept)]
+    ledger = [*await control.ledger(refunded), *await control.ledger(reversed_), *await control.ledger(kept)]
     assert sum(fen for kind, fen in ledger if kind == "charge") == sum(
         e.amount_fen for e in bill if e.kind == "payment"
     )
 
 
-async def test_bill_of_a_day_without_trades_is_empty(adapter: WechatAdapter, wallets: Wallets) -> None:
-    await paid_order(adapter, wallets)
+async def test_bill_of_a_day_without_trades_is_empty(adapter: WechatAdapter, control: SimControl) -> None:
+    await paid_order(adapter, control)
 
     assert await adapter.download_bill(datetime.now(BEIJING).date() - timedelta(days=3)) == []

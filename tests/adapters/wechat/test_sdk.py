@@ -16,8 +16,8 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatPayException
 from wechatpy.pay import WeChatPay
 
 from adapters.wechat.simulator import load_or_create_merchant
-from tests.adapters.wechat.conftest import Wallets, order_no
 from tests.support.servers import serve_app
+from tests.support.simcontrol import SimControl, order_no
 
 
 @pytest.fixture
@@ -46,9 +46,9 @@ async def call(pay: WeChatPay, api: Callable[..., dict[str, Any]], **kwargs: Any
     return answer
 
 
-async def test_micropay_query_refund_and_refund_query(pay: WeChatPay, wallets: Wallets) -> None:
+async def test_micropay_query_refund_and_refund_query(pay: WeChatPay, control: SimControl) -> None:
     out_trade_no = order_no("S")
-    auth_code = await wallets.code("00")
+    auth_code = await control.code("00")
 
     paid = await call(
         pay,
@@ -73,12 +73,12 @@ async def test_micropay_query_refund_and_refund_query(pay: WeChatPay, wallets: W
         "SUCCESS",
         refund["refund_id"],
     )
-    assert await wallets.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300)]
+    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300)]
 
 
-async def test_userpaying_then_reverse(pay: WeChatPay, wallets: Wallets) -> None:
+async def test_userpaying_then_reverse(pay: WeChatPay, control: SimControl) -> None:
     out_trade_no = order_no("S")
-    auth_code = await wallets.code("02")
+    auth_code = await control.code("02")
 
     with pytest.raises(WeChatPayException) as raised:
         await asyncio.to_thread(
@@ -95,12 +95,12 @@ async def test_userpaying_then_reverse(pay: WeChatPay, wallets: Wallets) -> None
     assert (raised.value.return_code, raised.value.errcode) == ("SUCCESS", "USERPAYING")
     assert reversed_["recall"] == "N"
     assert queried["trade_state"] == "REVOKED"
-    assert await wallets.ledger(out_trade_no) == []
+    assert await control.ledger(out_trade_no) == []
 
 
-async def test_reverse_with_recall_then_paid_money_comes_back(pay: WeChatPay, wallets: Wallets) -> None:
+async def test_reverse_with_recall_then_paid_money_comes_back(pay: WeChatPay, control: SimControl) -> None:
     out_trade_no = order_no("S")
-    auth_code = await wallets.code("07")
+    auth_code = await control.code("07")
     await call(
         pay,
         pay.micropay.create,
@@ -117,7 +117,7 @@ async def test_reverse_with_recall_then_paid_money_comes_back(pay: WeChatPay, wa
     assert b"<recall><![CDATA[Y]]></recall>" in raised.value.response.content
     await call(pay, pay.order.reverse, out_trade_no=out_trade_no)
 
-    assert await wallets.ledger(out_trade_no) == [("charge", 700), ("reversal", 700)]
+    assert await control.ledger(out_trade_no) == [("charge", 700), ("reversal", 700)]
 
 
 async def test_refused_request_surfaces_as_sdk_error(pay: WeChatPay) -> None:
@@ -129,7 +129,7 @@ async def test_refused_request_surfaces_as_sdk_error(pay: WeChatPay) -> None:
     assert (raised.value.return_code, raised.value.return_msg) == ("FAIL", "签名错误")
 
 
-async def test_native_order_and_notification_verified_by_the_sdk(pay: WeChatPay, wallets: Wallets) -> None:
+async def test_native_order_and_notification_verified_by_the_sdk(pay: WeChatPay, control: SimControl) -> None:
     verified: list[dict[str, Any]] = []
 
     async def notify(request: Request) -> Response:
@@ -152,7 +152,7 @@ async def test_native_order_and_notification_verified_by_the_sdk(pay: WeChatPay,
             out_trade_no=out_trade_no,
             product_id="p1",
         )
-        await wallets.scan(created["code_url"])
+        await control.scan(created["code_url"])
         for _ in range(300):
             if verified:
                 break
@@ -162,4 +162,4 @@ async def test_native_order_and_notification_verified_by_the_sdk(pay: WeChatPay,
     assert [(n["out_trade_no"], n["total_fee"], n["result_code"]) for n in verified] == [
         (out_trade_no, 2_000, "SUCCESS")
     ]
-    assert await wallets.ledger(out_trade_no) == [("charge", 2_000)]
+    assert await control.ledger(out_trade_no) == [("charge", 2_000)]

@@ -11,7 +11,7 @@ import pytest
 from adapters.wechat.signing import SignType, signed, verify
 from adapters.wechat.simulator import SIM_APPID, SIM_MCH_ID, WechatSimulator, load_or_create_merchant
 from adapters.wechat.wire import BEIJING, decode_xml, encode_xml
-from tests.adapters.wechat.conftest import Wallets, order_no
+from tests.support.simcontrol import SimControl, order_no
 
 PATHS = [
     "pay/micropay",
@@ -64,8 +64,8 @@ def micropay_fields(auth_code: str, total_fee: str = "100") -> dict[str, str]:
     }
 
 
-async def test_success_answer_is_signed_cdata_xml(raw: RawClient, wallets: Wallets) -> None:
-    business = micropay_fields(await wallets.code("00"))
+async def test_success_answer_is_signed_cdata_xml(raw: RawClient, control: SimControl) -> None:
+    business = micropay_fields(await control.code("00"))
     response = await raw.post("pay/micropay", encode_xml(signed(raw.fields(**business), raw.api_key, SignType.MD5)))
 
     assert response.headers["content-type"].startswith("text/xml")
@@ -76,16 +76,16 @@ async def test_success_answer_is_signed_cdata_xml(raw: RawClient, wallets: Walle
     assert answer["appid"] == SIM_APPID and len(answer["time_end"]) == 14
 
 
-async def test_hmac_request_gets_hmac_answer(raw: RawClient, wallets: Wallets) -> None:
-    answer = await raw.call_signed_with(SignType.HMAC_SHA256, "pay/micropay", micropay_fields(await wallets.code("00")))
+async def test_hmac_request_gets_hmac_answer(raw: RawClient, control: SimControl) -> None:
+    answer = await raw.call_signed_with(SignType.HMAC_SHA256, "pay/micropay", micropay_fields(await control.code("00")))
 
     assert answer["result_code"] == "SUCCESS"
     assert verify(answer, raw.api_key, SignType.HMAC_SHA256)
     assert not verify(answer, raw.api_key, SignType.MD5)
 
 
-async def test_unknown_fields_are_accepted(raw: RawClient, wallets: Wallets) -> None:
-    answer = await raw.call("pay/micropay", **micropay_fields(await wallets.code("00")), goods_tag="x", brand_new="y")
+async def test_unknown_fields_are_accepted(raw: RawClient, control: SimControl) -> None:
+    answer = await raw.call("pay/micropay", **micropay_fields(await control.code("00")), goods_tag="x", brand_new="y")
 
     assert answer["result_code"] == "SUCCESS"
 
@@ -206,10 +206,10 @@ async def test_unifiedorder_native_only_and_product_id_required(raw: RawClient) 
     assert [answer["err_code"] for answer in stale] == ["PARAM_ERROR", "PARAM_ERROR"]
 
 
-async def test_closeorder_twice_and_after_reverse_is_orderclosed(raw: RawClient, wallets: Wallets) -> None:
+async def test_closeorder_twice_and_after_reverse_is_orderclosed(raw: RawClient, control: SimControl) -> None:
     native = {"body": "lunch", "total_fee": "100", "spbill_create_ip": "10.0.0.1", "notify_url": "http://127.0.0.1:9/n"}
     created = await raw.call("pay/unifiedorder", **native, out_trade_no="C1", trade_type="NATIVE", product_id="p")
-    paying = micropay_fields(await wallets.code("02"))
+    paying = micropay_fields(await control.code("02"))
     await raw.call("pay/micropay", **paying)
     await raw.call("secapi/pay/reverse", out_trade_no=paying["out_trade_no"])
 
@@ -222,8 +222,8 @@ async def test_closeorder_twice_and_after_reverse_is_orderclosed(raw: RawClient,
     assert [answer["err_code"] for answer in (second, reversed_)] == ["ORDERCLOSED", "ORDERCLOSED"]
 
 
-async def test_orderquery_by_transaction_id(raw: RawClient, wallets: Wallets) -> None:
-    paid = await raw.call("pay/micropay", **micropay_fields(await wallets.code("00")))
+async def test_orderquery_by_transaction_id(raw: RawClient, control: SimControl) -> None:
+    paid = await raw.call("pay/micropay", **micropay_fields(await control.code("00")))
 
     answer = await raw.call("pay/orderquery", transaction_id=paid["transaction_id"])
 
@@ -231,8 +231,8 @@ async def test_orderquery_by_transaction_id(raw: RawClient, wallets: Wallets) ->
     assert answer["trade_state_desc"] == "支付成功"
 
 
-async def test_refundquery_lists_every_refund_of_an_order(raw: RawClient, wallets: Wallets) -> None:
-    paid = await raw.call("pay/micropay", **micropay_fields(await wallets.code("00"), total_fee="1000"))
+async def test_refundquery_lists_every_refund_of_an_order(raw: RawClient, control: SimControl) -> None:
+    paid = await raw.call("pay/micropay", **micropay_fields(await control.code("00"), total_fee="1000"))
     for n, fee in enumerate(("100", "250")):
         await raw.call(
             "secapi/pay/refund",
@@ -250,8 +250,8 @@ async def test_refundquery_lists_every_refund_of_an_order(raw: RawClient, wallet
     assert (by_id["refund_count"], by_id["out_refund_no_0"], by_id["refund_fee_0"]) == ("1", "R1", "250")
 
 
-async def test_downloadbill_is_wechat_csv(raw: RawClient, wallets: Wallets, simulator: WechatSimulator) -> None:
-    paid = await raw.call("pay/micropay", **micropay_fields(await wallets.code("00"), total_fee="1234"))
+async def test_downloadbill_is_wechat_csv(raw: RawClient, control: SimControl, simulator: WechatSimulator) -> None:
+    paid = await raw.call("pay/micropay", **micropay_fields(await control.code("00"), total_fee="1234"))
     day = simulator.bank.ledger[0].at
 
     fields = signed(raw.fields(bill_date=day.astimezone(BEIJING).strftime("%Y%m%d")), raw.api_key, SignType.MD5)

@@ -32,8 +32,9 @@ from adapters.wechat.client import WechatAdapter, WechatConfig
 from adapters.wechat.signing import SignType, signed
 from adapters.wechat.simulator import WechatSimulator, adapter_config
 from adapters.wechat.wire import BEIJING, decode_xml, encode_xml
-from tests.adapters.wechat.conftest import Wallets, micropay_request, order_no, tampering_proxy
+from tests.adapters.wechat.conftest import micropay_request
 from tests.support.servers import free_port, serve_app
+from tests.support.simcontrol import SimControl, order_no, rewriting_proxy
 
 Operation = Callable[[WechatAdapter, str], Awaitable[object]]
 
@@ -58,9 +59,9 @@ def test_adapter_satisfies_the_protocol(adapter: WechatAdapter) -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_queued_http_500_is_unavailable(
-    operation: str, adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator
+    operation: str, adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator
 ) -> None:
-    await wallets.inject(operation, OperationFault.HTTP_500.value)
+    await control.inject(operation, OperationFault.HTTP_500.value)
 
     with pytest.raises(ChannelUnavailable) as raised:
         await OPERATIONS[operation](adapter, order_no())
@@ -71,9 +72,9 @@ async def test_queued_http_500_is_unavailable(
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 async def test_queued_unknown_is_outcome_unknown(
-    operation: str, adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator
+    operation: str, adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator
 ) -> None:
-    await wallets.inject(operation, OperationFault.UNKNOWN.value)
+    await control.inject(operation, OperationFault.UNKNOWN.value)
 
     if operation == "reverse":  # WeChat's SYSTEMERROR on reverse comes with recall=Y: call it again
         assert (await adapter.reverse(order_no())).retry is True
@@ -86,9 +87,9 @@ async def test_queued_unknown_is_outcome_unknown(
 
 @pytest.mark.parametrize("operation", ["micropay", "query", "refund", "download_bill"])
 async def test_queued_timeout_is_unavailable(
-    operation: str, impatient_adapter: WechatAdapter, wallets: Wallets, simulator: WechatSimulator
+    operation: str, impatient_adapter: WechatAdapter, control: SimControl, simulator: WechatSimulator
 ) -> None:
-    await wallets.inject(operation, OperationFault.HTTP_TIMEOUT.value)
+    await control.inject(operation, OperationFault.HTTP_TIMEOUT.value)
 
     with pytest.raises(ChannelUnavailable) as raised:
         await OPERATIONS[operation](impatient_adapter, order_no())
@@ -97,10 +98,10 @@ async def test_queued_timeout_is_unavailable(
     assert simulator.bank.ledger == []
 
 
-async def test_queued_fault_hits_only_the_next_call(adapter: WechatAdapter, wallets: Wallets) -> None:
-    request = micropay_request(await wallets.code("00"))
+async def test_queued_fault_hits_only_the_next_call(adapter: WechatAdapter, control: SimControl) -> None:
+    request = micropay_request(await control.code("00"))
     await adapter.micropay(request)
-    await wallets.inject("query", OperationFault.HTTP_500.value)
+    await control.inject("query", OperationFault.HTTP_500.value)
 
     with pytest.raises(ChannelUnavailable):
         await adapter.query(request.out_trade_no)
@@ -108,16 +109,16 @@ async def test_queued_fault_hits_only_the_next_call(adapter: WechatAdapter, wall
 
 
 async def test_wrong_api_key_is_refused_by_the_simulator(
-    config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets
+    config: WechatConfig, http: httpx.AsyncClient, control: SimControl
 ) -> None:
     adapter = WechatAdapter(dataclasses.replace(config, api_key="x" * 32), http)
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
 
     with pytest.raises(RequestRejected) as raised:
         await adapter.micropay(request)
 
     assert raised.value.message == "签名错误"
-    assert await wallets.ledger(request.out_trade_no) == []
+    assert await control.ledger(request.out_trade_no) == []
 
 
 @pytest.mark.parametrize(
@@ -139,23 +140,23 @@ async def test_wrong_merchant_ids_are_refused(
 
 
 async def test_answer_with_broken_signature_is_not_trusted(
-    sim_url: str, config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets
+    sim_url: str, config: WechatConfig, http: httpx.AsyncClient, control: SimControl
 ) -> None:
     def double_the_amount(body: bytes) -> bytes:
         return re.sub(rb"<total_fee>(\d+)</total_fee>", lambda m: b"<total_fee>%d</total_fee>" % (int(m[1]) * 2), body)
 
-    async with tampering_proxy(sim_url, double_the_amount, http) as proxy_url:
+    async with rewriting_proxy(sim_url, double_the_amount, http, "text/xml") as proxy_url:
         adapter = WechatAdapter(dataclasses.replace(config, base_url=proxy_url), http)
-        request = micropay_request(await wallets.code("00"))
+        request = micropay_request(await control.code("00"))
         with pytest.raises(ResponseSignatureInvalid) as raised:
             await adapter.micropay(request)
 
     assert raised.value.outcome_unknown and not raised.value.retry_safe
-    assert await wallets.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
+    assert await control.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
 
 
 async def test_signed_answer_for_another_amount_is_not_taken_as_paid(
-    sim_url: str, config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets
+    sim_url: str, config: WechatConfig, http: httpx.AsyncClient, control: SimControl
 ) -> None:
     """Even a correctly signed answer is not believed when it reports a different amount than was charged."""
 
@@ -163,10 +164,10 @@ async def test_signed_answer_for_another_amount_is_not_taken_as_paid(
         fields = {**decode_xml(body), "total_fee": "1"}
         return encode_xml(signed(fields, config.api_key, SignType.MD5))
 
-    async with tampering_proxy(sim_url, resign_with_other_amount, http) as proxy_url:
+    async with rewriting_proxy(sim_url, resign_with_other_amount, http, "text/xml") as proxy_url:
         adapter = WechatAdapter(dataclasses.replace(config, base_url=proxy_url), http)
         with pytest.raises(OutcomeUnknown) as raised:
-            await adapter.micropay(micropay_request(await wallets.code("00"), amount_fen=500))
+            await adapter.micropay(micropay_request(await control.code("00"), amount_fen=500))
 
     assert raised.value.code == "TOTAL_FEE_MISMATCH"
 
@@ -175,7 +176,7 @@ async def test_signed_answer_for_another_amount_is_not_taken_as_paid(
 async def test_unparseable_answer_is_unavailable(
     body: bytes, sim_url: str, config: WechatConfig, http: httpx.AsyncClient
 ) -> None:
-    async with tampering_proxy(sim_url, lambda _: body, http) as proxy_url:
+    async with rewriting_proxy(sim_url, lambda _: body, http, "text/xml") as proxy_url:
         adapter = WechatAdapter(dataclasses.replace(config, base_url=proxy_url), http)
         with pytest.raises(ChannelUnavailable) as raised:
             await adapter.query(order_no())
@@ -192,13 +193,13 @@ async def test_nobody_listening_is_unavailable(config: WechatConfig, http: httpx
     assert raised.value.code == "NETWORK"
 
 
-async def test_hmac_sha256_merchant(config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets) -> None:
+async def test_hmac_sha256_merchant(config: WechatConfig, http: httpx.AsyncClient, control: SimControl) -> None:
     adapter = WechatAdapter(dataclasses.replace(config, sign_type="HMAC-SHA256"), http)
-    request = micropay_request(await wallets.code("00"))
+    request = micropay_request(await control.code("00"))
 
     assert (await adapter.micropay(request)).status is TradeStatus.PAID
     assert (await adapter.query(request.out_trade_no)).status is TradeStatus.PAID
-    assert await wallets.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
+    assert await control.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
 
 
 def throwaway_certificate(directory: Path) -> tuple[str, str]:
@@ -225,13 +226,13 @@ def throwaway_certificate(directory: Path) -> tuple[str, str]:
 
 
 async def test_certificate_calls_work_with_a_configured_certificate(
-    tmp_path: Path, config: WechatConfig, http: httpx.AsyncClient, wallets: Wallets
+    tmp_path: Path, config: WechatConfig, http: httpx.AsyncClient, control: SimControl
 ) -> None:
     """The simulator is plain HTTP and ignores the certificate; the adapter still loads it and calls through it."""
     cert_path, key_path = throwaway_certificate(tmp_path)
     adapter = WechatAdapter(dataclasses.replace(config, client_cert_path=cert_path, client_key_path=key_path), http)
-    paid = micropay_request(await wallets.code("00"), amount_fen=1_000)
-    paying = micropay_request(await wallets.code("02"))
+    paid = micropay_request(await control.code("00"), amount_fen=1_000)
+    paying = micropay_request(await control.code("02"))
     await adapter.micropay(paid)
     await adapter.micropay(paying)
 
@@ -242,7 +243,7 @@ async def test_certificate_calls_work_with_a_configured_certificate(
         await adapter.aclose()
 
     assert (refund.refund_fen, reverse.retry) == (400, False)
-    assert await wallets.ledger(paid.out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await control.ledger(paid.out_trade_no) == [("charge", 1_000), ("refund", 400)]
     assert (await WechatAdapter(config, http).query(paying.out_trade_no)).status is TradeStatus.REVERSED
 
 
@@ -252,14 +253,14 @@ async def test_simulator_mounted_under_a_prefix(simulator: WechatSimulator, tmp_
     async with serve_app(host, lifespan="off") as url, httpx.AsyncClient() as http:
         base_url = f"{url}/sim/wechat"
         adapter = WechatAdapter(adapter_config(tmp_path, base_url), http)
-        wallets = Wallets(http, base_url)
-        request = micropay_request(await wallets.code("00"))
+        control = SimControl(http, base_url)
+        request = micropay_request(await control.code("00"))
         assert (await adapter.micropay(request)).status is TradeStatus.PAID
         native = PrecreateRequest(
             order_no(), 100, "x", "http://127.0.0.1:9/n", datetime.now(UTC) + timedelta(minutes=5)
         )
-        scanned = await wallets.scan((await adapter.precreate(native)).code_url)
+        scanned = await control.scan((await adapter.precreate(native)).code_url)
 
         assert scanned.status_code == 200
-        assert await wallets.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
-        assert await wallets.ledger(native.out_trade_no) == [("charge", 100)]
+        assert await control.ledger(request.out_trade_no) == [("charge", request.amount_fen)]
+        assert await control.ledger(native.out_trade_no) == [("charge", 100)]

@@ -1,0 +1,53 @@
+"""Fixtures every channel suite shares; each channel's conftest provides the `simulator` and `adapter` they use."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from adapters.protocol import ChannelAdapter
+from adapters.simcore.app import ChannelSimulator
+from tests.support.servers import serve_app
+from tests.support.simcontrol import NotifyReceiver, SimControl
+
+SHORT_TIMEOUT_S = 0.3  # an adapter timeout well below the simulators' hang (HANG_S in the channel conftests)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
+async def sim_url(simulator: ChannelSimulator) -> AsyncIterator[str]:
+    """The channel's simulator on a loopback uvicorn server."""
+    async with serve_app(simulator.app) as url:
+        yield url
+
+
+@pytest.fixture
+def control(http: httpx.AsyncClient, sim_url: str) -> SimControl:
+    return SimControl(http, sim_url)
+
+
+@pytest.fixture
+def impatient_adapter(adapter: Any, config: Any, http: httpx.AsyncClient) -> Any:
+    """Another of the channel's adapters, one that gives up long before the simulator answers a held request."""
+    return type(adapter)(dataclasses.replace(config, timeout_s=SHORT_TIMEOUT_S), http)
+
+
+@pytest.fixture
+async def receiver(adapter: ChannelAdapter) -> AsyncIterator[NotifyReceiver]:
+    """A merchant notify_url on its own loopback server, verifying with the channel's adapter."""
+    notify = NotifyReceiver(adapter)
+    app = Starlette(routes=[Route("/notify", notify.endpoint, methods=["POST"])])
+    async with serve_app(app) as url:
+        notify.url = f"{url}/notify"
+        yield notify
