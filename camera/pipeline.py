@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -185,9 +186,9 @@ class CodePipeline:
             return DecodeResult(FrameStatus.DECODE_ERROR, detail=f"{type(error).__name__}: {error}")
         return DecodeResult(FrameStatus.CORRUPT_IMAGE, detail="frame without pixels")
 
-    async def events(self, max_pending: int = 256) -> AsyncIterator[PipelineEvent]:
-        """Run in a worker thread and yield its events; when the consumer lags, frame reports are dropped
-        (codes and source events never are).
+    async def events(self, max_pending: int = 256, executor: Executor | None = None) -> AsyncIterator[PipelineEvent]:
+        """Run in a worker thread (of `executor`, else the loop's default one) and yield its events; when the
+        consumer lags, frame reports are dropped (codes and source events never are).
         """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[PipelineEvent | None] = asyncio.Queue()
@@ -202,7 +203,7 @@ class CodePipeline:
 
         async def run_then_finish() -> None:
             try:
-                await asyncio.to_thread(self.run, forward)
+                await loop.run_in_executor(executor, self.run, forward)
             finally:
                 loop.call_soon(deliver, None)
 

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import ops, orders, payments
+from gateway.api import cameras, events, ops, orders, payments, qr, webhooks
 from gateway.api.docs import install_docs
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.problems import document_problems, install_problem_handlers
@@ -22,6 +22,9 @@ from gateway.services.demo import ensure_demo_merchant
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+#: uvicorn options for serving the app. Terminal events are small JSON: per-message deflate would cost each
+#: websocket ~45 KiB of zlib state for little gain (half the memory of 10,000 idle terminals).
+SERVER_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
 
 DESCRIPTION = """\
 A QR-code aggregate payment gateway for WeChat Pay, Alipay and UnionPay.
@@ -34,7 +37,11 @@ Errors are `application/problem+json` with a stable `code`.
 TAGS = [
     {"name": "Terminal payments", "description": "Signed terminal requests (see README): take payments."},
     {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
+    {"name": "Cameras", "description": "A terminal's camera (camera key): codes it decoded, or its frames."},
     {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
+    {"name": "Terminal events", "description": "Signed terminal requests: the event stream (websocket, polling)."},
+    {"name": "Webhooks", "description": "Your notify URL and the deliveries to it (merchant API key)."},
+    {"name": "Channel callbacks", "description": "Payment notifications from the channels (their own formats)."},
     {"name": "Operations", "description": "Health, readiness and metrics for operators of the gateway."},
 ]
 
@@ -46,11 +53,12 @@ async def start(runtime: Runtime) -> None:
         await upgrade(runtime.engine)
     if settings.dev_mode:
         credentials = await ensure_demo_merchant(
-            runtime.merchants, runtime.sessions, settings.var_dir / "demo-credentials.json"
+            runtime.merchants, runtime.sessions, settings.var_dir / "demo-credentials.json", runtime.cameras
         )
         print(
             f"Demo merchant {credentials['merchant_id']}: API key {credentials['api_key']}\n"
             f"Demo terminal {credentials['terminal_id']}: key {credentials['terminal_key_id']}\n"
+            f"Demo camera {credentials['camera_id']} (its key is in the credentials file)\n"
             f"All demo credentials: {settings.var_dir / 'demo-credentials.json'}\n"
             f"Swagger: {settings.base_url}/docs",
             flush=True,
@@ -87,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     _document_problems_in_openapi(app)
     app.include_router(payments.router)
+    app.include_router(qr.router)
+    app.include_router(cameras.router)
     app.include_router(orders.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(ops.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app

@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     create_terminal.add_argument("--daily-limit-fen", type=int, help="largest total per day")
     create_terminal.set_defaults(run=_create_terminal)
 
+    cameras = commands.add_parser("cameras", help="cameras").add_subparsers(title="camera commands")
+    create_camera = cameras.add_parser("create", help="bind a camera to a terminal and print its key once")
+    create_camera.add_argument("--terminal", required=True)
+    create_camera.add_argument("--name", default="", help="e.g. where it points")
+    create_camera.set_defaults(run=_create_camera)
+
     operators = commands.add_parser("operators", help="operators").add_subparsers(title="operator commands")
     create_operator = operators.add_parser("create", help="create a cashier or supervisor")
     create_operator.add_argument("--merchant", required=True)
@@ -83,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from gateway.app import create_app
+    from gateway.app import SERVER_OPTIONS, create_app
     from gateway.observability import configure_logging
 
     overrides: dict[str, Any] = {key: value for key in ("host", "port") if (value := getattr(args, key)) is not None}
@@ -91,7 +97,14 @@ def _serve(args: argparse.Namespace) -> None:
         overrides["dev_mode"] = True
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        **SERVER_OPTIONS,
+    )
 
 
 def _openapi(args: argparse.Namespace) -> None:
@@ -143,6 +156,15 @@ def _create_terminal(args: argparse.Namespace) -> None:
             }
         )
         print("The terminal secret is shown only now; configure it on the terminal.", file=sys.stderr)
+
+    _with_runtime(run)
+
+
+def _create_camera(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        camera = await runtime.cameras.create_camera(args.terminal, args.name)
+        _print_json({"camera_id": camera.camera_id, "terminal_id": camera.terminal_id, "key": camera.key})
+        print("The camera key is shown only now; configure it on the camera.", file=sys.stderr)
 
     _with_runtime(run)
 

@@ -68,5 +68,12 @@ class TerminalClient:
     async def sign_out(self) -> httpx.Response:
         return await self.request("DELETE", "/v1/terminal/operator")
 
+    async def events_ticket(self) -> httpx.Response:
+        """A single-use ticket for the event websocket (`websocket_path` in the answer)."""
+        return await self.request("POST", "/v1/terminal/events/ticket")
+
+    async def poll_events(self, terminal_id: str, after: int, limit: int = 100) -> httpx.Response:
+        return await self.request("GET", f"/v1/terminals/{terminal_id}/events?after={after}&limit={limit}")
+
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -11,6 +11,9 @@ from gateway.domain.channels import Channel
 from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
 from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN
 
+#: WeChat Pay's notification ladder: 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h, about 24 h in all.
+WEBHOOK_RETRY_LADDER_S = (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+
 
 class Settings(BaseSettings):
     """Everything the gateway reads from outside; every secret is a SecretStr."""
@@ -41,6 +44,20 @@ class Settings(BaseSettings):
         default_factory=dict, description="Channel simulators elsewhere; default in dev mode: mounted under /sim/."
     )
     business_utc_offset_hours: int = Field(8, description="The shops' day for daily limits (Beijing: 8).")
+    scan_session_ttl_s: float = Field(120.0, gt=0, description="How long a B-scan-C scan session waits for a code.")
+    camera_max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest JPEG a camera may stream.")
+    camera_max_fps: float = Field(15.0, gt=0, description="Frames per second a camera stream may send.")
+    camera_max_streams: int = Field(8, gt=0, description="Camera frame streams decoded at once by this instance.")
+    camera_idle_timeout_s: float = Field(30.0, gt=0, description="A camera stream without frames this long is closed.")
+    ws_ticket_ttl_s: float = Field(30.0, gt=0, description="How long a terminal's websocket ticket stays valid.")
+    ws_heartbeat_s: float = Field(20.0, gt=0, description="Server pings this often; two missed pongs close.")
+    ws_max_lifetime_s: float = Field(3600.0, gt=0, description="A websocket is closed (1001) after this long.")
+    ws_queue_limit: int = Field(256, gt=0, description="Undelivered events one websocket may fall behind by.")
+    webhook_retry_s: list[float] = Field(
+        default_factory=lambda: [float(s) for s in WEBHOOK_RETRY_LADDER_S],
+        description="Seconds before each retry of a merchant webhook (before time_scale); WeChat's ~24 h ladder.",
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one webhook POST.")
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -17,14 +17,20 @@ from adapters.registry import create_simulators, simulator_adapters
 from adapters.simcore.app import ChannelSimulator
 from gateway.config import Settings
 from gateway.persistence.db import create_engine, create_session_factory
+from gateway.realtime.service import TerminalEvents
+from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
 from gateway.services.idempotency import IdempotencyStore
 from gateway.services.jobs import JobWorker
 from gateway.services.merchants import MerchantService
 from gateway.services.orders import OrderQueries
 from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
+from gateway.services.qr_images import QrImageCache
+from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
+from gateway.services.refunds import REFUND_JOB, RefundService
 from gateway.services.terminals import TerminalService
 from gateway.services.transitions import OrderWatch
+from gateway.services.webhooks import WEBHOOK_JOB, WebhookService
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,13 @@ class Runtime:
     terminals: TerminalService
     idempotency: IdempotencyStore
     payments: PaymentService
+    qr_payments: QrPaymentService
+    refunds: RefundService
+    qr_images: QrImageCache
+    cameras: CameraService
     worker: JobWorker
+    events: TerminalEvents
+    webhooks: WebhookService
     _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -68,6 +80,18 @@ class Runtime:
         payments = PaymentService(sessions, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
         worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
         worker.register(REVERSE_JOB, payments.run_reverse)
+        refunds = RefundService(sessions, adapters, settings.time_scale)
+        worker.register(REFUND_JOB, refunds.run)
+        # A scanning app is sent to its channel's payment page: with simulated channels, the simulator's wallet.
+        pay_pages = {name: f"{url.rstrip('/')}/_sim/wallet" for name, url in base_urls.items()}
+        qr_payments = QrPaymentService(sessions, adapters, settings, payments, refunds, pay_pages, worker.wake)
+        worker.register(QR_SWEEP_JOB, qr_payments.run_sweep)
+        worker.register(QR_EXPIRY_JOB, qr_payments.run_expiry)
+        webhooks = WebhookService(sessions, box, http, settings)
+        worker.register(WEBHOOK_JOB, webhooks.run_job)
+        events = TerminalEvents(
+            sessions, engine, settings.effective_database_url, settings.ws_queue_limit, settings.ws_ticket_ttl_s
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -80,12 +104,19 @@ class Runtime:
             terminals=TerminalService(sessions, box),
             idempotency=IdempotencyStore(sessions),
             payments=payments,
+            qr_payments=qr_payments,
+            refunds=refunds,
+            qr_images=QrImageCache(),
+            cameras=CameraService(sessions, payments, settings),
             worker=worker,
+            events=events,
+            webhooks=webhooks,
         )
 
     def start_background(self) -> None:
         """The job worker (which resumes whatever was due when we stopped) and housekeeping."""
         self.worker.start()
+        self.events.start()
         self._background.append(asyncio.get_running_loop().create_task(self._maintenance(), name="maintenance"))
 
     async def _maintenance(self) -> None:
@@ -99,6 +130,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.worker.stop()
+        self.cameras.close()
+        await self.events.aclose()
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.bank import BankSettings, Outcome, SimBank, SimOrder
@@ -97,6 +99,8 @@ class ChannelSimulator:
             Route("/_sim/customers/{customer_id}", self._get_customer, methods=["GET"]),
             Route("/_sim/customers/{customer_id}/codes", self._issue_code, methods=["POST"]),
             Route("/_sim/scan", self._scan, methods=["POST"]),
+            Route("/_sim/wallet", self._wallet_page, methods=["GET"]),
+            Route("/_sim/wallet", self._wallet_pay, methods=["POST"]),
             Route("/_sim/ledger", self._ledger, methods=["GET"]),
             Route("/_sim/orders/{out_trade_no}", self._order, methods=["GET"]),
             Route("/_sim/faults", self._inject_fault, methods=["POST"]),
@@ -131,13 +135,45 @@ class ChannelSimulator:
     async def _scan(self, request: Request) -> Response:
         """The customer scans a dynamic code and pays it."""
         body = await _json_body(request)
-        out_trade_no = self.order_for_code_url(str(body.get("code_url", "")))
-        if out_trade_no is None:
+        outcome = self._pay_code(str(body.get("code_url", "")), str(body.get("customer_id", "")))
+        if outcome is None:
             return _bad("not a code of this channel")
-        outcome = self.bank.pay_precreated(out_trade_no, str(body.get("customer_id", "")))
+        return JSONResponse({"outcome": outcome.value}, status_code=200 if outcome is Outcome.PAID else 409)
+
+    def _pay_code(self, code_url: str, customer_id: str) -> Outcome | None:
+        """Pay a dynamic code as the customer; None when the code is not this channel's."""
+        out_trade_no = self.order_for_code_url(code_url)
+        if out_trade_no is None:
+            return None
+        outcome = self.bank.pay_precreated(out_trade_no, customer_id)
         if outcome is Outcome.PAID:
             self.notify_paid(self.bank.orders[out_trade_no])
-        return JSONResponse({"outcome": outcome.value}, status_code=200 if outcome is Outcome.PAID else 409)
+        return outcome
+
+    async def _wallet_page(self, request: Request) -> Response:
+        """The wallet app's payment screen for a dynamic code: the amount and a Pay button (plain HTML)."""
+        code_url = request.query_params.get("code_url", "")
+        out_trade_no = self.order_for_code_url(code_url)
+        if out_trade_no is None:
+            return HTMLResponse(_page("Unknown code", "<p>This is not a payment code of this wallet.</p>"), 404)
+        order = self.bank.orders[out_trade_no]
+        form = (
+            f'<p class="amount">&yen;{order.amount_fen // 100}.{order.amount_fen % 100:02d}</p>'
+            f'<form method="post"><input type="hidden" name="code_url" value="{html.escape(code_url)}">'
+            '<label>Customer <input name="customer_id" placeholder="new customer"></label> '
+            '<button type="submit">Pay</button></form>'
+        )
+        return HTMLResponse(_page("Pay", form))
+
+    async def _wallet_pay(self, request: Request) -> Response:
+        """The Pay button: pays as the customer given, or as a new customer with the default balance."""
+        fields = {name: values[0] for name, values in parse_qs((await request.body()).decode(errors="replace")).items()}
+        customer_id = fields.get("customer_id") or self.bank.create_customer().customer_id
+        outcome = self._pay_code(fields.get("code_url", ""), customer_id)
+        if outcome is None:
+            return HTMLResponse(_page("Unknown code", "<p>This is not a payment code of this wallet.</p>"), 404)
+        status = 200 if outcome is Outcome.PAID else 409
+        return HTMLResponse(_page("Paid" if status == 200 else "Not paid", f"<p>{outcome.value}</p>"), status)
 
     async def _ledger(self, request: Request) -> Response:
         out_trade_no = request.query_params.get("out_trade_no")
@@ -184,6 +220,14 @@ async def _json_body(request: Request) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        '<!doctype html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title></head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+    )
 
 
 def _bad(detail: str, status: int = 400) -> Response:

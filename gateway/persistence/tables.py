@@ -24,6 +24,9 @@ from sqlalchemy.types import TypeDecorator
 
 from gateway.domain.channels import Channel
 from gateway.domain.orders import OrderKind, OrderStatus
+from gateway.domain.qr import QrAttemptStatus
+from gateway.domain.refunds import RefundReason, RefundStatus
+from gateway.domain.scans import ScanSessionStatus
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -174,6 +177,7 @@ class Order(Base):
     channel_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     code_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    qr_token: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)  # aggregate: /q/{token}
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # B-scan-C: reverse from here
     failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
@@ -269,3 +273,148 @@ class OutboxEvent(Base):
     type: Mapped[str] = mapped_column(String(48))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TerminalTicket(Base):
+    """A short-lived, single-use ticket that opens a terminal's event websocket (stored as a SHA-256 hash)."""
+
+    __tablename__ = "terminal_tickets"
+
+    ticket_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TerminalEventAck(Base):
+    """The last event sequence a terminal acknowledged: where a resume without a sequence starts."""
+
+    __tablename__ = "terminal_event_acks"
+
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"), primary_key=True)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A merchant's notify URL and its signing secret (kept encrypted: signing needs it back)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(512))
+    secret_encrypted: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One outbox event owed to one merchant's notify URL, retried on a ladder until a 2xx or the ladder ends."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id"),
+        Index("ix_webhook_deliveries_merchant", "merchant_id", "id"),
+        Index("ix_webhook_deliveries_order_due", "order_id", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed (the ladder ran out)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery: when, and what the merchant's server answered (or why it could not)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Camera(Base):
+    """A camera bound to one terminal; its key `ck_<prefix>_<secret>` is found by prefix, proven by SHA-256."""
+
+    __tablename__ = "cameras"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ScanSession(Base):
+    """A terminal waiting for its camera to read a payment code for an amount; one open per terminal."""
+
+    __tablename__ = "scan_sessions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
+    # The terminal's id while the session is OPEN or CHARGING, NULL once final: the unique constraint
+    # makes "one open session per terminal" a database guarantee on SQLite and PostgreSQL alike.
+    active_terminal_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    status: Mapped[ScanSessionStatus] = mapped_column(StrEnumType(ScanSessionStatus, 16))
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    out_trade_no: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(String(128), default="")
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
+    last_refusal: Mapped[str | None] = mapped_column(String(48), nullable=True)  # why the last code was refused
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    charging_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class QrAttempt(Base):
+    """One channel order behind a C-scan-B order: its code, and whether it was paid, closed or refunded."""
+
+    __tablename__ = "qr_attempts"
+    __table_args__ = (UniqueConstraint("order_id", "channel"), UniqueConstraint("channel", "channel_out_trade_no"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16))
+    channel_out_trade_no: Mapped[str] = mapped_column(String(64))
+    code_url: Mapped[str | None] = mapped_column(String(512), nullable=True)  # None until the channel answered
+    status: Mapped[QrAttemptStatus] = mapped_column(StrEnumType(QrAttemptStatus, 16))
+    channel_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Refund(Base):
+    """Money given back for one channel trade of an order, sent under `out_refund_no` until the channel settles it."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16))
+    channel_out_trade_no: Mapped[str] = mapped_column(String(64))  # the trade refunded, as the channel knows it
+    channel_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    total_fen: Mapped[int] = mapped_column(BigInteger)  # what the trade paid
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[RefundReason] = mapped_column(StrEnumType(RefundReason, 32))
+    status: Mapped[RefundStatus] = mapped_column(StrEnumType(RefundStatus, 16), index=True)
+    channel_refund_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 API_KEY_PREFIX = "mk"
 TERMINAL_KEY_PREFIX = "tk"
+CAMERA_KEY_PREFIX = "ck"
 
 
 @dataclass(frozen=True)
@@ -24,17 +25,19 @@ class IssuedKey:
     secret_hash: str
 
 
-def issue_api_key() -> IssuedKey:
-    """A merchant API key `mk_<prefix>_<secret>`; the secret has 256 bits, so a plain SHA-256 is enough."""
+def issue_api_key(kind: str = API_KEY_PREFIX) -> IssuedKey:
+    """A key `<kind>_<prefix>_<secret>` (merchant `mk`, camera `ck`); the secret has 256 bits, so a plain
+    SHA-256 is enough.
+    """
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    return IssuedKey(prefix, f"{API_KEY_PREFIX}_{prefix}_{secret}", hash_secret(secret))
+    return IssuedKey(prefix, f"{kind}_{prefix}_{secret}", hash_secret(secret))
 
 
-def split_api_key(token: str) -> tuple[str, str] | None:
-    """(prefix, secret) of a well-formed API key, else None."""
+def split_api_key(token: str, kind: str = API_KEY_PREFIX) -> tuple[str, str] | None:
+    """(prefix, secret) of a well-formed key of this kind, else None."""
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+    if len(parts) != 3 or parts[0] != kind or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.persistence.tables import Merchant
+from gateway.services.cameras import CameraService
 from gateway.services.credentials import write_private_file
 from gateway.services.merchants import MerchantService
 
@@ -20,14 +21,21 @@ DEMO_SUPERVISOR = {"number": "900", "name": "Demo Supervisor", "password": "supe
 
 
 async def ensure_demo_merchant(
-    merchants: MerchantService, sessions: async_sessionmaker[AsyncSession], credentials_path: Path
+    merchants: MerchantService,
+    sessions: async_sessionmaker[AsyncSession],
+    credentials_path: Path,
+    cameras: CameraService,
 ) -> dict[str, Any]:
     """The demo credentials, creating the demo merchant first if this database does not have it yet."""
     saved = _read_saved(credentials_path)
     if saved is not None:
         async with sessions() as session:
-            if await session.get(Merchant, saved.get("merchant_id", "")) is not None:
-                return saved
+            seeded = await session.get(Merchant, saved.get("merchant_id", "")) is not None
+        if seeded:
+            if "camera_id" not in saved:  # seeded before cameras existed
+                saved.update(await _demo_camera(cameras, saved["terminal_id"]))
+                write_private_file(credentials_path, json.dumps(saved, indent=2) + "\n")
+            return saved
     merchant = await merchants.create_merchant("Demo Shop")
     store_id = await merchants.create_store(merchant.merchant_id, "Demo Store")
     terminal = await merchants.create_terminal(merchant.merchant_id, store_id, "Demo Terminal")
@@ -40,11 +48,17 @@ async def ensure_demo_merchant(
         "terminal_id": terminal.terminal_id,
         "terminal_key_id": terminal.key_id,
         "terminal_secret": terminal.secret,
+        **await _demo_camera(cameras, terminal.terminal_id),
         "operators": [DEMO_CASHIER, DEMO_SUPERVISOR],
     }
     write_private_file(credentials_path, json.dumps(credentials, indent=2) + "\n")
     log.info("demo merchant created; credentials written to %s", credentials_path)
     return credentials
+
+
+async def _demo_camera(cameras: CameraService, terminal_id: str) -> dict[str, str]:
+    camera = await cameras.create_camera(terminal_id, "Demo Camera")
+    return {"camera_id": camera.camera_id, "camera_key": camera.key}
 
 
 def _read_saved(path: Path) -> dict[str, Any] | None:

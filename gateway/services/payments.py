@@ -29,14 +29,13 @@ from gateway.domain.channels import Channel
 from gateway.domain.codes import classify_payment_code, mask_payment_code
 from gateway.domain.errors import Conflict, InvalidInput
 from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
-from gateway.domain.ids import new_id
 from gateway.domain.money import validate_amount
 from gateway.domain.orders import OrderKind, OrderStatus
 from gateway.persistence.tables import Order, OrderTransition, UsedPaymentCode
 from gateway.services import jobs
 from gateway.services.jobs import ClaimedJob
 from gateway.services.terminals import TerminalContext, require_operator_if_needed
-from gateway.services.transitions import OrderWatch, transition
+from gateway.services.transitions import OrderWatch, new_order, transition
 
 log = logging.getLogger(__name__)
 
@@ -126,23 +125,17 @@ class PaymentService:
         policy = self._policy(channel)
         code_hash = self._fingerprint_code(request.auth_code.strip())
         actor = f"terminal:{terminal.terminal_id}"
-        order = Order(
-            id=new_id("ord"),
-            merchant_id=terminal.merchant_id,
-            store_id=terminal.store_id,
-            terminal_id=terminal.terminal_id,
-            operator_id=terminal.operator_id,
+        order = new_order(
+            terminal,
             out_trade_no=request.out_trade_no,
             kind=OrderKind.MICROPAY,
             channel=channel,
             amount_fen=request.amount_fen,
-            refunded_fen=0,
             status=OrderStatus.PAYING,
             description=request.description,
+            now=now,
             auth_code_masked=mask_payment_code(request.auth_code.strip()),
             deadline_at=now + self._scaled(policy.deadline_s),
-            created_at=now,
-            updated_at=now,
         )
         order.transitions = [
             OrderTransition(to_status=OrderStatus.CREATED, cause="payment code received", actor=actor, at=now),

@@ -27,6 +27,18 @@ class TerminalContext:
     single_limit_fen: int | None
     daily_limit_fen: int | None
 
+    @classmethod
+    def of(cls, terminal: Terminal, require_operator: bool) -> TerminalContext:
+        return cls(
+            terminal.id,
+            terminal.merchant_id,
+            terminal.store_id,
+            terminal.operator_id,
+            require_operator,
+            terminal.single_limit_fen,
+            terminal.daily_limit_fen,
+        )
+
 
 @dataclass(frozen=True)
 class SignedRequest:
@@ -78,15 +90,7 @@ class TerminalService:
                 session.add(TerminalNonce(key_id=request.key_id, nonce=request.nonce, seen_at=now))
         except IntegrityError as exc:
             raise Unauthenticated("this nonce was used already", code="replayed_nonce") from exc
-        return TerminalContext(
-            terminal.id,
-            terminal.merchant_id,
-            terminal.store_id,
-            terminal.operator_id,
-            require_operator,
-            terminal.single_limit_fen,
-            terminal.daily_limit_fen,
-        )
+        return TerminalContext.of(terminal, require_operator)
 
     async def forget_old_nonces(self, now: datetime | None = None) -> int:
         """Nonces older than twice the window can never be replayed (their timestamps are stale)."""

@@ -1,4 +1,4 @@
-"""Applying order transitions: compare-and-set on the status, the audit row and the outbox event, in one transaction."""
+"""Creating and changing orders: new orders, and transitions as compare-and-set + audit row + outbox event."""
 
 from __future__ import annotations
 
@@ -10,9 +10,44 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.domain.orders import OrderStatus, check_transition
+from gateway.domain.channels import Channel
+from gateway.domain.ids import new_id
+from gateway.domain.orders import OrderKind, OrderStatus, check_transition
 from gateway.persistence.tables import Order, OrderTransition, OutboxEvent, Terminal
+from gateway.services.terminals import TerminalContext
 from gateway.services.webhooks import enqueue_webhook
+
+
+def new_order(
+    terminal: TerminalContext,
+    *,
+    out_trade_no: str,
+    kind: OrderKind,
+    channel: Channel | None,
+    amount_fen: int,
+    status: OrderStatus,
+    description: str,
+    now: datetime,
+    **fields: Any,
+) -> Order:
+    """A new order of the terminal (and its merchant, store and operator), stamped `now`; `fields` add columns."""
+    return Order(
+        id=new_id("ord"),
+        merchant_id=terminal.merchant_id,
+        store_id=terminal.store_id,
+        terminal_id=terminal.terminal_id,
+        operator_id=terminal.operator_id,
+        out_trade_no=out_trade_no,
+        kind=kind,
+        channel=channel,
+        amount_fen=amount_fen,
+        refunded_fen=0,
+        status=status,
+        description=description,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
 
 
 def order_event_payload(order: Order) -> dict[str, Any]:

@@ -66,3 +66,11 @@ async def test_naive_times_are_refused(database_url: str) -> None:
                 )
     finally:
         await engine.dispose()
+
+
+def test_migrations_form_one_line() -> None:
+    from alembic.script import ScriptDirectory
+
+    from gateway.persistence.migrate import alembic_config
+
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1, "merge or re-chain the new revision"

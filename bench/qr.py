@@ -1,0 +1,106 @@
+"""Benchmark C-scan-B: create a QR order and fetch its PNG on a running gateway; print orders/s and latency.
+
+    .venv/bin/python bench/qr.py [--rates 25,50] [--duration 10] [--concurrency 16] [--channel wechat]
+
+Starts the gateway (dev mode, a fresh SQLite database, in-process simulators reached over HTTP) and a bare
+FastAPI endpoint pair as separate processes on loopback. One "order" is a signed POST /v1/payments/qr (the
+gateway precreates at the channel) followed by a signed GET of its qr.png; the bare app answers the same two
+requests with canned bodies. Also prints what rendering one PNG costs on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    against_bare,
+    bench_arguments,
+    closed_loop,
+    gateway_and_bare_app,
+    percentile,
+    print_json_if_asked,
+    wait_ready,
+)
+from gateway.client import TerminalClient  # noqa: E402
+from gateway.services.qr_images import ImageFormat, QrImageSpec, render  # noqa: E402
+
+OK = 200  # what the load loops count as success
+NO_ANSWER = 599  # the connection failed: counted as an error
+
+
+def render_cost(samples: int = 200) -> dict[str, float]:
+    """Milliseconds to render one 512 px PNG of a WeChat-like code, in this process, one core."""
+    times = []
+    for index in range(samples):
+        began = time.perf_counter()
+        render(QrImageSpec(f"weixin://wxpay/bizpayurl?pr={index:011d}", ImageFormat.PNG))
+        times.append((time.perf_counter() - began) * 1000)
+    row = {"p50_ms": round(percentile(times, 0.5), 2), "p99_ms": round(percentile(times, 0.99), 2)}
+    print(f"{'render one 512 px PNG (no HTTP)':<34} p50 {row['p50_ms']:>7.2f} ms  p99 {row['p99_ms']:>7.2f} ms")
+    return row
+
+
+async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    rates = [float(r) for r in args.rates.split(",")]
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, gateway_and_bare_app(Path(tmp) / "var") as (gateway_url, bare_url):
+        await wait_ready(f"{gateway_url}/readyz")
+        await wait_ready(f"{bare_url}/docs")
+        credentials = json.loads((Path(tmp) / "var" / "demo-credentials.json").read_text())
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+            terminal = TerminalClient(gateway_url, credentials["terminal_key_id"], credentials["terminal_secret"], http)
+            run_id = secrets.token_hex(3)
+
+            async def order_with_png(index: int) -> int:
+                body = {"amount_fen": 100, "out_trade_no": f"Q{run_id}{index:09d}", "channel": args.channel}
+                try:
+                    created = await terminal.request("POST", "/v1/payments/qr", body)
+                    if created.status_code != 201:
+                        return created.status_code
+                    image = await terminal.request("GET", created.json()["qr_png_url"])
+                except httpx.HTTPError:
+                    return NO_ANSWER
+                return OK if image.status_code == 200 and image.content.startswith(b"\x89PNG") else image.status_code
+
+            async def bare(index: int) -> int:
+                body = {"amount_fen": 100, "out_trade_no": f"Q{index}", "channel": args.channel}
+                try:
+                    created = await http.post(f"{bare_url}/v1/payments/qr", json=body)
+                    image = await http.get(bare_url + created.json()["qr_png_url"])
+                except httpx.HTTPError:
+                    return NO_ANSWER
+                return OK if created.status_code == 201 and image.status_code == 200 else image.status_code
+
+            await closed_loop(order_with_png, 8, 2)  # warm-up: connections, caches, SQLite pages
+            print(
+                f"C-scan-B order + PNG via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores",
+                flush=True,
+            )
+            results["render"] = render_cost()
+            results.update(await against_bare(order_with_png, bare, rates, args.duration, args.concurrency))
+    return results
+
+
+def main() -> None:
+    parser = bench_arguments(__doc__, "25,50", "orders", 16)
+    parser.add_argument("--channel", choices=["wechat", "alipay", "unionpay", "aggregate"], default="wechat")
+    args = parser.parse_args()
+    print_json_if_asked(args, asyncio.run(bench(args)))
+
+
+if __name__ == "__main__":
+    main()

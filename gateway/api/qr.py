@@ -1,0 +1,199 @@
+"""C-scan-B: the terminal's QR API, its images, the aggregate code's landing page and the channels' notifications."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from string import Template
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from adapters.protocol import ChannelError
+from gateway.api.deps import RuntimeDep, TerminalDep, only_query_params
+from gateway.api.problems import problem_responses
+from gateway.api.qr_schemas import QrPaymentIn, QrPaymentOut
+from gateway.domain.errors import Conflict, NotFound
+from gateway.persistence.tables import Order
+from gateway.services.idempotency import StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.qr_images import (
+    DEFAULT_MARGIN,
+    DEFAULT_SIZE_PX,
+    MAX_MARGIN,
+    MAX_SIZE_PX,
+    MIN_SIZE_PX,
+    ImageFormat,
+    QrImageSpec,
+)
+from gateway.services.qr_payments import AGGREGATE_PATH, NOTIFY_PATH, LandingKind, QrInput
+
+router = APIRouter()
+
+CREATED = 201
+APP_NAMES = {"wechat": "WeChat", "alipay": "Alipay", "unionpay": "UnionPay (云闪付)"}
+_PAGE = Template((Path(__file__).parent.parent / "web" / "page.html").read_text(encoding="utf-8"))
+
+
+def qr_body(order: Order) -> dict[str, Any]:
+    body = QrPaymentOut.model_validate(order).model_dump(mode="json")
+    if order.code_url:
+        body |= {f"qr_{fmt}_url": f"/v1/payments/{order.id}/qr.{fmt}" for fmt in ImageFormat}
+    return body
+
+
+def qr_response(order: Order, status: int, replayed: bool = False) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(qr_body(order), status_code=status, headers=headers)
+
+
+@router.post(
+    "/v1/payments/qr",
+    operation_id="createQrPayment",
+    summary="Show a dynamic QR code for the customer to scan (C-scan-B)",
+    tags=["Terminal payments"],
+    status_code=CREATED,
+    response_model=QrPaymentOut,
+    responses=problem_responses(401, 403, 409, 422),
+)
+async def create_qr_payment(
+    body: QrPaymentIn,
+    runtime: RuntimeDep,
+    terminal: TerminalDep,
+    idempotency_key: Annotated[
+        str | None, Header(description="Retries with the same key and body get the same order.")
+    ] = None,
+) -> JSONResponse:
+    check_idempotency_key(idempotency_key)
+    request = QrInput(body.out_trade_no, body.amount_fen, body.channel, body.expires_in_s, body.description)
+    runtime.qr_payments.validate(terminal, request)  # refuse bad input before anything is written
+    key = idempotency_key or f"qr:out_trade_no:{body.out_trade_no}"
+    stored = await runtime.idempotency.begin(terminal.terminal_id, key, request_fingerprint(body.model_dump()))
+    if stored is not None:  # the same order, as it stands now
+        order = await runtime.qr_payments.get(str(stored.body["order_id"]))
+        return qr_response(order, stored.status, replayed=True)
+    try:
+        order = await runtime.qr_payments.create(terminal, request)
+    except BaseException:
+        await runtime.idempotency.release(terminal.terminal_id, key)
+        raise
+    response = qr_response(order, CREATED)
+    await runtime.idempotency.finish(terminal.terminal_id, key, StoredResponse(CREATED, qr_body(order)))
+    return response
+
+
+@router.post(
+    "/v1/payments/{order_id}/cancel",
+    operation_id="cancelQrPayment",
+    summary="Withdraw an unpaid QR code",
+    tags=["Terminal payments"],
+    response_model=QrPaymentOut,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def cancel_qr_payment(order_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
+    order = await runtime.qr_payments.cancel(terminal, order_id)
+    return qr_response(order, 200)
+
+
+ImageSize = Annotated[int, Query(ge=MIN_SIZE_PX, le=MAX_SIZE_PX, description="Side of the image in pixels.")]
+ImageMargin = Annotated[int, Query(ge=0, le=MAX_MARGIN, description="Quiet zone around the code, in modules.")]
+
+
+async def _qr_image(
+    runtime: RuntimeDep, terminal: TerminalDep, order_id: str, image_format: ImageFormat, size: int, margin: int
+) -> Response:
+    order = await runtime.orders.find_for_terminal(terminal.terminal_id, order_id)
+    if order is None:
+        raise NotFound(f"no payment {order_id} on this terminal", code="payment_not_found")
+    if not order.code_url:
+        raise Conflict(f"payment {order_id} has no QR code", code="qr_code_unavailable")
+    image = await runtime.qr_images.image(order.id, QrImageSpec(order.code_url, image_format, size, margin))
+    return Response(image, media_type=image_format.media_type, headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.get(
+    "/v1/payments/{order_id}/qr.png",
+    operation_id="getQrPng",
+    summary="The payment's QR code as a PNG",
+    tags=["Terminal payments"],
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "The PNG"}, **problem_responses(401, 404, 409, 422)},
+    dependencies=[only_query_params("size", "margin")],
+)
+async def get_qr_png(
+    order_id: str,
+    runtime: RuntimeDep,
+    terminal: TerminalDep,
+    size: ImageSize = DEFAULT_SIZE_PX,
+    margin: ImageMargin = DEFAULT_MARGIN,
+) -> Response:
+    return await _qr_image(runtime, terminal, order_id, ImageFormat.PNG, size, margin)
+
+
+@router.get(
+    "/v1/payments/{order_id}/qr.svg",
+    operation_id="getQrSvg",
+    summary="The payment's QR code as an SVG",
+    tags=["Terminal payments"],
+    response_class=Response,
+    responses={
+        200: {"content": {"image/svg+xml": {}}, "description": "The SVG"},
+        **problem_responses(401, 404, 409, 422),
+    },
+    dependencies=[only_query_params("size", "margin")],
+)
+async def get_qr_svg(
+    order_id: str,
+    runtime: RuntimeDep,
+    terminal: TerminalDep,
+    size: ImageSize = DEFAULT_SIZE_PX,
+    margin: ImageMargin = DEFAULT_MARGIN,
+) -> Response:
+    return await _qr_image(runtime, terminal, order_id, ImageFormat.SVG, size, margin)
+
+
+@router.post(
+    NOTIFY_PATH,
+    operation_id="channelNotification",
+    summary="A channel's payment notification (called by WeChat Pay, Alipay, UnionPay)",
+    tags=["Channel callbacks"],
+    response_class=Response,
+    responses={
+        200: {"content": {"text/plain": {}, "text/xml": {}}, "description": "The channel's own acknowledgement"},
+        **problem_responses(404, 422),
+    },
+)
+async def channel_notification(channel: str, request: Request, runtime: RuntimeDep) -> Response:
+    body = await request.body()
+    ack = await runtime.qr_payments.handle_notification(channel, body, request.headers.get("content-type"))
+    return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
+
+
+@router.get(AGGREGATE_PATH, include_in_schema=False)
+async def open_aggregate_code(token: str, request: Request, runtime: RuntimeDep) -> Response:
+    """The customer's phone opened an aggregate code: to the scanning app's payment, or a page saying what to do."""
+    try:
+        landing = await runtime.qr_payments.open_aggregate(token, request.headers.get("user-agent"))
+    except NotFound:
+        return page("Unknown code", "<p>This payment code does not exist. Ask the shop for a new one.</p>", 404)
+    except ChannelError:
+        return page("Try again", "<p>The payment service did not answer. Scan the code again.</p>", 503)
+    amount = f'<p class="amount">&yen;{_yuan(landing.order.amount_fen)}</p>'
+    if landing.kind is LandingKind.PAY and landing.pay_url is not None:
+        return RedirectResponse(landing.pay_url, status_code=302)
+    if landing.kind is LandingKind.PAID:
+        return page("Paid", f"{amount}<p>This code has been paid. Thank you.</p>")
+    if landing.kind is LandingKind.CLOSED:
+        return page("Code expired", "<p>This payment code has expired. Ask the shop for a new one.</p>", 410)
+    apps = "".join(f"<li>{html.escape(APP_NAMES.get(channel, channel))}</li>" for channel in landing.channels)
+    choose = f"{amount}<p>Scan this code with one of these apps to pay:</p><ul>{apps}</ul>"
+    return page("Open with a wallet app", choose)
+
+
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A plain HTML page for a customer's phone; `body` is trusted markup, `title` is escaped."""
+    return HTMLResponse(_PAGE.substitute(title=html.escape(title), body=body), status_code=status)
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"

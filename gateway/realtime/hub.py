@@ -1,0 +1,125 @@
+"""The in-process hub: who is listening for which terminal, each with a bounded backlog of events to send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+
+def public_event_id(outbox_id: int) -> str:
+    """The stable id of an outbox event, the same on the websocket, in polling and in webhooks."""
+    return f"evt_{outbox_id}"
+
+
+@dataclass(frozen=True)
+class TerminalEvent:
+    """One outbox event as terminals see it."""
+
+    id: int
+    terminal_id: str
+    seq: int
+    type: str
+    order_id: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "type": "event",
+            "seq": self.seq,
+            "id": public_event_id(self.id),
+            "event": self.type,
+            "order_id": self.order_id,
+            "created_at": self.created_at.isoformat(),
+            "data": self.payload,
+        }
+
+    @cached_property
+    def encoded(self) -> str:
+        """The websocket text frame, encoded once however many connections it goes to."""
+        return json.dumps(self.message(), separators=(",", ":"))
+
+
+class Subscription:
+    """One connection's interest in one terminal: events not yet sent, at most `limit` of them.
+
+    When the backlog is full the subscription is marked overflowed rather than blocking the publisher:
+    a slow terminal never slows the others, and its connection is closed so it resumes from its last ack.
+    """
+
+    def __init__(self, terminal_id: str, limit: int) -> None:
+        self.terminal_id = terminal_id
+        self._limit = limit
+        self._backlog: deque[TerminalEvent] = deque()
+        self._ready = asyncio.Event()
+        self.overflowed = asyncio.Event()
+        self._catch_up = False
+
+    def offer(self, event: TerminalEvent) -> None:
+        if self.overflowed.is_set():
+            return
+        if len(self._backlog) >= self._limit:
+            self._backlog.clear()
+            self.overflowed.set()
+        else:
+            self._backlog.append(event)
+        self._ready.set()
+
+    def hint(self) -> None:
+        """Events were committed whose content did not reach us: read them from the outbox."""
+        self._catch_up = True
+        self._ready.set()
+
+    async def wait(self) -> None:
+        await self._ready.wait()
+
+    def take(self) -> tuple[list[TerminalEvent], bool]:
+        """The backlog, and whether the outbox must be read as well."""
+        self._ready.clear()
+        events, catch_up = list(self._backlog), self._catch_up
+        self._backlog.clear()
+        self._catch_up = False
+        return events, catch_up
+
+
+class EventHub:
+    """Routes published events to the subscriptions of their terminal, in this process only."""
+
+    def __init__(self, queue_limit: int) -> None:
+        self._queue_limit = queue_limit
+        self._subscriptions: dict[str, set[Subscription]] = {}
+
+    def subscribe(self, terminal_id: str) -> Subscription:
+        subscription = Subscription(terminal_id, self._queue_limit)
+        self._subscriptions.setdefault(terminal_id, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subscribers = self._subscriptions.get(subscription.terminal_id)
+        if subscribers is not None:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscriptions[subscription.terminal_id]
+
+    def publish(self, event: TerminalEvent) -> None:
+        for subscription in self._subscriptions.get(event.terminal_id, ()):
+            subscription.offer(event)
+
+    def hint(self, terminal_id: str) -> None:
+        for subscription in self._subscriptions.get(terminal_id, ()):
+            subscription.hint()
+
+    def hint_all(self) -> None:
+        """After a gap in notifications (the listener reconnected), everyone re-reads the outbox."""
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription.hint()
+
+    @property
+    def subscription_count(self) -> int:
+        return sum(len(subscribers) for subscribers in self._subscriptions.values())

@@ -1,0 +1,137 @@
+"""Where the hub hears of committed events: PostgreSQL LISTEN/NOTIFY across instances, or this process's commits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Mapper, Session, object_session
+
+from gateway.persistence.tables import OutboxEvent
+from gateway.realtime.hub import EventHub, TerminalEvent
+from gateway.realtime.store import terminal_event
+
+log = logging.getLogger(__name__)
+
+#: The channel the outbox trigger (migration 0004) notifies on.
+NOTIFY_CHANNEL = "gateway_outbox_events"
+#: A quiet LISTEN connection is probed this often, so a silently dead one is replaced.
+PROBE_INTERVAL_S = 15.0
+RECONNECT_DELAY_S = 1.0
+
+
+def event_from_notification(body: str) -> TerminalEvent | str:
+    """The event a notification carries, or only its terminal's id when the event was too large to include."""
+    data: dict[str, Any] = json.loads(body)
+    if "payload" not in data:
+        return str(data["terminal_id"])
+    return TerminalEvent(
+        id=int(data["id"]),
+        terminal_id=str(data["terminal_id"]),
+        seq=int(data["seq"]),
+        type=str(data["type"]),
+        order_id=data.get("order_id"),
+        payload=data["payload"],
+        created_at=datetime.fromisoformat(data["created_at"]).astimezone(UTC),
+    )
+
+
+class PostgresListener:
+    """One LISTEN connection per instance: every outbox row committed by any instance reaches this hub."""
+
+    def __init__(self, database_url: str, hub: EventHub) -> None:
+        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._hub = hub
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+        self.server_pid: int | None = None  # the backend holding our LISTEN, for operators and tests
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox-listener")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._listen_until_lost()
+            except Exception:  # whatever broke the connection, this loop must outlive it
+                log.warning("outbox listener lost its connection; reconnecting", exc_info=True)
+            self.listening.clear()
+            await asyncio.sleep(RECONNECT_DELAY_S)
+
+    async def _listen_until_lost(self) -> None:
+        connection = await asyncpg.connect(self._dsn)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _connection: lost.set())
+            await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
+            self.server_pid = connection.get_server_pid()
+            self.listening.set()
+            self._hub.hint_all()  # whatever was committed while nobody here listened
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PROBE_INTERVAL_S):
+                        await lost.wait()
+                if not lost.is_set():
+                    await connection.fetchval("SELECT 1", timeout=PROBE_INTERVAL_S)
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=2)
+
+    def _on_notification(self, _connection: object, _pid: int, _channel: str, body: str) -> None:
+        try:
+            carried = event_from_notification(body)
+        except (ValueError, KeyError, TypeError):
+            log.error("unreadable outbox notification: %.200s", body)
+            return
+        if isinstance(carried, str):
+            self._hub.hint(carried)
+        else:
+            self._hub.publish(carried)
+
+
+_PENDING = "gateway.realtime.pending_events"
+_HOOKED = "gateway.realtime.hooked"
+_hubs: weakref.WeakKeyDictionary[Engine, EventHub] = weakref.WeakKeyDictionary()
+
+
+def publish_on_commit(engine: AsyncEngine, hub: EventHub) -> None:
+    """Single instance (SQLite): outbox rows written through `engine` reach `hub` when their transaction commits."""
+    if not event.contains(OutboxEvent, "after_insert", _remember_inserted):
+        event.listen(OutboxEvent, "after_insert", _remember_inserted)
+    _hubs[engine.sync_engine] = hub
+
+
+def _remember_inserted(_mapper: Mapper[Any], connection: Connection, target: OutboxEvent) -> None:
+    hub = _hubs.get(connection.engine)
+    session = object_session(target)
+    if hub is None or session is None:
+        return
+    if not session.info.get(_HOOKED):
+        session.info[_HOOKED] = True
+        event.listen(session, "after_commit", _publish_committed)
+        event.listen(session, "after_soft_rollback", _forget_rolled_back)
+    session.info.setdefault(_PENDING, []).append((hub, terminal_event(target)))
+
+
+def _publish_committed(session: Session) -> None:
+    for hub, terminal_event_ in session.info.pop(_PENDING, ()):
+        hub.publish(terminal_event_)
+
+
+def _forget_rolled_back(session: Session, _previous_transaction: object) -> None:
+    session.info.pop(_PENDING, None)

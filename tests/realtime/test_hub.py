@@ -1,0 +1,61 @@
+"""The hub in isolation: routing by terminal, bounded backlogs, and reading outbox notifications."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from gateway.realtime.hub import EventHub, TerminalEvent
+from gateway.realtime.sources import event_from_notification
+
+
+def _event(terminal_id: str, seq: int) -> TerminalEvent:
+    return TerminalEvent(seq, terminal_id, seq, "order.paid", f"ord_{seq}", {"n": seq}, datetime.now(UTC))
+
+
+def test_a_full_backlog_overflows_only_its_own_subscription() -> None:
+    hub = EventHub(queue_limit=3)
+    slow, fast, other = hub.subscribe("trm_a"), hub.subscribe("trm_a"), hub.subscribe("trm_b")
+    for seq in range(1, 6):
+        hub.publish(_event("trm_a", seq))
+        taken, _ = fast.take()  # the fast one keeps up
+        assert [event.seq for event in taken] == [seq]
+    assert slow.overflowed.is_set() and not fast.overflowed.is_set()
+    assert slow.take() == ([], False)  # it resumes from the outbox instead
+    assert other.take() == ([], False)  # another terminal's subscriber saw nothing
+    hub.unsubscribe(slow)
+    hub.unsubscribe(fast)
+    hub.unsubscribe(other)
+    assert hub.subscription_count == 0
+
+
+def test_hints_ask_subscribers_of_that_terminal_to_read_the_outbox() -> None:
+    hub = EventHub(queue_limit=3)
+    mine, theirs = hub.subscribe("trm_a"), hub.subscribe("trm_b")
+    hub.hint("trm_a")
+    assert mine.take() == ([], True)
+    assert theirs.take() == ([], False)
+    hub.hint_all()
+    assert mine.take() == ([], True) and theirs.take() == ([], True)
+
+
+def test_notifications_carry_the_event_or_only_its_terminal() -> None:
+    body = {
+        "id": 7,
+        "terminal_id": "trm_a",
+        "seq": 3,
+        "type": "order.paid",
+        "order_id": "ord_x",
+        "payload": {"status": "PAID"},
+        "created_at": "2026-11-21T14:30:00.5+08:00",
+    }
+    event = event_from_notification(json.dumps(body))
+    assert isinstance(event, TerminalEvent)
+    assert (event.id, event.seq, event.payload, event.created_at) == (
+        7,
+        3,
+        {"status": "PAID"},
+        datetime(2026, 11, 21, 6, 30, 0, 500000, tzinfo=UTC),
+    )
+    assert json.loads(event.encoded)["id"] == "evt_7"
+    assert event_from_notification('{"terminal_id": "trm_a", "seq": 4}') == "trm_a"
