@@ -33,7 +33,11 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[subp
         yield proc
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still draining a backlog of requests: stop it for good
+            proc.kill()
+            proc.wait()
 
 
 async def wait_ready(url: str) -> None:
@@ -45,6 +49,9 @@ async def wait_ready(url: str) -> None:
             await asyncio.sleep(0.05)
     raise SystemExit(f"{url} did not come up")
 
+
+#: What a load loop counts for a request whose connection failed (an error, not a crash of the benchmark).
+NO_ANSWER = 599
 
 Send = Callable[[int], Awaitable[int]]
 

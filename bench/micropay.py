@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    NO_ANSWER,
     against_bare,
     bench_arguments,
     closed_loop,
@@ -57,7 +58,10 @@ async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             order_numbers = (f"B{secrets.token_hex(4)}{n:09d}" for n in itertools.count())  # unique per call
 
             async def pay(_index: int) -> int:
-                response = await terminal.micropay(100, next(order_numbers), payment_code(args.channel))
+                try:
+                    response = await terminal.micropay(100, next(order_numbers), payment_code(args.channel))
+                except httpx.HTTPError:
+                    return NO_ANSWER
                 return response.status_code
 
             async def bare(index: int) -> int:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    NO_ANSWER,
     against_bare,
     bench_arguments,
     closed_loop,
@@ -38,7 +39,6 @@ from gateway.client import TerminalClient  # noqa: E402
 from gateway.services.qr_images import ImageFormat, QrImageSpec, render  # noqa: E402
 
 OK = 200  # what the load loops count as success
-NO_ANSWER = 599  # the connection failed: counted as an error
 
 
 def render_cost(samples: int = 200) -> dict[str, float]:

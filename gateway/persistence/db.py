@@ -15,13 +15,9 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    if not parsed.database or parsed.database == ":memory:":
-        engine = create_async_engine(url)
-    else:
+    if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # One connection: SQLite writes one transaction at a time anyway, and several connections would wait
-        # for its lock in the busy handler's sleeps instead of in an orderly queue for the connection.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
     event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
 
