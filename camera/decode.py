@@ -111,10 +111,6 @@ def _threshold(crop: np.ndarray) -> np.ndarray:
     return cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 2)
 
 
-def _upscale(crop: np.ndarray) -> np.ndarray:
-    return cv2.resize(crop, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
-
-
 def _unchanged(crop: np.ndarray) -> np.ndarray:
     return crop
 
@@ -126,8 +122,6 @@ class LadderStep:
     on_fallback: bool = False  # run by the fallback engine (zxing-cpp); skipped when there is none
 
 
-_upscaled_sharpen = _sharpener(4.0, 4.0)
-
 # The first step re-reads the crop on every scan line (the first pass reads every other one). The
 # rest were picked greedily on generated frames that zbar could not read: each rescues the most
 # remaining codes per millisecond. The frame's time budget cuts the ladder short. Invert is last, for
@@ -138,7 +132,6 @@ LADDER: tuple[LadderStep, ...] = (
     LadderStep("fallback_sharpen", _sharpener(1.0, 2.0), on_fallback=True),
     LadderStep("fallback_strong_sharpen", _sharpener(2.0, 3.0), on_fallback=True),
     LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
-    LadderStep("upscale_sharpen", lambda crop: _upscaled_sharpen(_upscale(crop))),
     LadderStep("threshold", _threshold),
     LadderStep("invert", cv2.bitwise_not),
 )
