@@ -1,4 +1,4 @@
-"""Command line: read a camera, file, stream or folder; print or post confirmed payment codes; show a status line."""
+"""Command line: read a camera, file, stream or folder; print or post confirmed codes, or stream frames; show status."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from camera.codes import mask
 from camera.pipeline import CodePipeline, EventKind, PipelineEvent, PipelineSettings
-from camera.sources import SourceLost, open_source
+from camera.sources import FrameSource, SourceLost, open_source
+from camera.uplink import FrameUplink, HandshakeError, UplinkSettings, frames_url
 
 Sink = Callable[[PipelineEvent], None]
 
@@ -65,12 +67,18 @@ class StatusLine:
 
     def update(self, event: PipelineEvent) -> None:
         if event.kind is EventKind.CODE:
-            self._last_code = mask(event.code or "")
-            return
+            self.code(mask(event.code or ""))
+        else:
+            self.frame(str(event.status), event.decode_ms, event.frames_dropped)
+
+    def code(self, masked: str) -> None:
+        self._last_code = masked
+
+    def frame(self, status: str, decode_ms: float, dropped: int) -> None:
         self._frames += 1
-        self._decode_ms += event.decode_ms
-        self._last_status = str(event.status)
-        self._dropped = event.frames_dropped
+        self._decode_ms += decode_ms
+        self._last_status = status
+        self._dropped = dropped
         now = time.monotonic()
         if now - self._window_start >= self._every_s:
             fps = self._frames / (now - self._window_start)
@@ -82,26 +90,78 @@ class StatusLine:
             self._window_start, self._frames, self._decode_ms = now, 0, 0.0
 
 
+def stream_frames(source: FrameSource, args: argparse.Namespace, status: StatusLine | None) -> int:
+    """--send-frames: the gateway decodes; its answers drive the status line and each code's outcome is shown."""
+
+    def on_message(message: dict[str, Any]) -> None:
+        if message.get("type") == "frame" and "frame" in message:
+            if status is not None:
+                status.frame(
+                    str(message.get("status")), float(message.get("decode_ms", 0.0)), message.get("dropped", 0)
+                )
+        elif message.get("type") == "code":
+            masked = str(message.get("code_masked", "-"))
+            if status is not None:
+                status.code(masked)
+            outcome = message.get("payment_status") or message.get("detail") or ""
+            print(f"\ncode {masked} -> {message.get('status')} {outcome}".rstrip(), file=sys.stderr, flush=True)
+
+    try:
+        url = frames_url(args.gateway, args.camera_id)
+    except ValueError as error:
+        raise SystemExit(f"--gateway: {error}") from error
+    uplink = FrameUplink(source, url, args.key, on_message, UplinkSettings(max_fps=args.max_fps))
+    previous_handler = signal.signal(signal.SIGINT, lambda _signum, _frame: uplink.stop())
+    try:
+        outcome = uplink.run()
+    except (HandshakeError, OSError) as error:
+        print(f"gateway unreachable at {url}: {error}", file=sys.stderr)
+        return 3
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+    if status is not None:
+        print(file=sys.stderr)
+    print(f"{outcome.frames_sent} frames sent", file=sys.stderr)
+    if outcome.source is not None:
+        print(f"{outcome.source.kind}: {outcome.source.detail}", file=sys.stderr)
+    if outcome.refused:
+        print(f"the gateway closed the stream: {outcome.close_code} {outcome.close_reason}", file=sys.stderr)
+        return 3
+    return 1 if outcome.source is not None and outcome.source.kind is EventKind.SOURCE_LOST else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m camera", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m camera",
+        description=__doc__,
+        epilog="Exit status: 0 the source ended, 1 the source was lost, 2 it could not be opened, "
+        "3 the gateway could not be reached or closed the frame stream (wrong key, frame too big, too many streams).",
+    )
     parser.add_argument("--source", required=True, help="device index, video file, stream URL or image folder")
     parser.add_argument("--gateway", help="gateway base URL; codes are POSTed there instead of printed")
     parser.add_argument("--camera-id", help="this camera's id at the gateway")
     parser.add_argument("--key", help="this camera's API key at the gateway")
-    parser.add_argument("--send-frames", action="store_true", help="stream frames to the gateway (not yet supported)")
+    parser.add_argument(
+        "--send-frames", action="store_true", help="stream frames to the gateway, which decodes them (needs --gateway)"
+    )
+    parser.add_argument("--max-fps", type=float, default=10.0, help="--send-frames: most frames sent a second")
     parser.add_argument("--repeat-after", type=float, default=10.0, help="seconds before the same code is sent again")
     parser.add_argument("--quiet", action="store_true", help="no status line")
     args = parser.parse_args(argv)
-    if args.send_frames:
-        parser.error("--send-frames is not yet supported: decode locally and send codes with --gateway")
+    if args.send_frames and not args.gateway:
+        parser.error("--send-frames needs --gateway, --camera-id and --key")
     if args.gateway and not (args.camera_id and args.key):
         parser.error("--gateway needs --camera-id and --key")
-    sink = gateway_sink(args.gateway, args.camera_id, args.key) if args.gateway else print_sink
+    if args.max_fps <= 0:
+        parser.error("--max-fps must be positive")
     try:
         source = open_source(args.source)
     except SourceLost as lost:
         print(f"source unavailable: {lost}", file=sys.stderr)
         return 2
+    if args.send_frames:
+        return stream_frames(source, args, None if args.quiet else StatusLine())
+    sink = gateway_sink(args.gateway, args.camera_id, args.key) if args.gateway else print_sink
     pipeline = CodePipeline(source, PipelineSettings(repeat_after_s=args.repeat_after))
     previous_handler = signal.signal(signal.SIGINT, lambda _signum, _frame: pipeline.stop())
     status = None if args.quiet else StatusLine()

@@ -76,6 +76,61 @@ class LatestFrameSlot:
             self._condition.notify_all()
 
 
+class FrameCapture:
+    """Reads a source on its own thread into a one-frame slot: a live source's newest frame wins, a recorded
+    one (file, folder) is read at the consumer's pace. Runs once; the source's end or loss is `outcome`.
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.outcome: PipelineEvent | None = None
+        self._slot = LatestFrameSlot()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name=f"capture {source.name}", daemon=True)
+
+    @property
+    def dropped(self) -> int:
+        return self._slot.dropped
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def take(self) -> Frame | None:
+        """The newest frame, blocking until one arrives; None once the source ended or `stop()` was called."""
+        return self._slot.take()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._slot.close()
+
+    def finish(self) -> None:
+        """Stop reading and close the source; wait for the capture thread to notice."""
+        self.stop()
+        if self._thread.ident is None:  # never started: nothing is reading the source
+            self.source.close()
+            return
+        self._thread.join(timeout=1)
+        # Closing also wakes a capture thread blocked in read() (a push source waiting for a client).
+        with contextlib.suppress(Exception):
+            self.source.close()
+        self._thread.join(timeout=5)
+
+    def _read(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    self.outcome = PipelineEvent(EventKind.SOURCE_ENDED, detail=self.source.name)
+                    break
+                self._slot.put(frame, wait_until_taken=not self.source.live)
+        except SourceLost as lost:
+            self.outcome = PipelineEvent(EventKind.SOURCE_LOST, detail=str(lost))
+        except Exception as error:  # a broken driver must end the stream with a status, not kill the process
+            self.outcome = PipelineEvent(EventKind.SOURCE_LOST, detail=f"{type(error).__name__}: {error}")
+        finally:
+            self._slot.close()
+
+
 class CodeConfirmer:
     """Emits a code seen in enough recent frames, and the same code once per repeat window."""
 
@@ -116,22 +171,18 @@ class CodePipeline:
         self.settings = settings or PipelineSettings()
         self._decoder_factory = decoder_factory
         self._clock = clock
-        self._slot = LatestFrameSlot()
-        self._stop = threading.Event()
-        self._source_outcome: PipelineEvent | None = None
+        self._capture = FrameCapture(source)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._slot.close()
+        self._capture.stop()
 
     def run(self, on_event: Callable[[PipelineEvent], None]) -> None:
         """Decode until the source ends, vanishes or `stop()` is called; report everything through on_event."""
-        capture = threading.Thread(target=self._capture, name=f"capture {self.source.name}", daemon=True)
-        capture.start()
+        self._capture.start()
         decoder = self._decoder_factory()
         confirmer = CodeConfirmer(self.settings, self._clock)
         try:
-            while (frame := self._slot.take()) is not None:
+            while (frame := self._capture.take()) is not None:
                 result = self._decode(decoder, frame)
                 on_event(
                     PipelineEvent(
@@ -139,7 +190,7 @@ class CodePipeline:
                         result.status,
                         frame_index=frame.index,
                         decode_ms=result.elapsed_ms,
-                        frames_dropped=self._slot.dropped,
+                        frames_dropped=self._capture.dropped,
                         detail=result.detail,
                     )
                 )
@@ -151,29 +202,9 @@ class CodePipeline:
                         )
                     )
         finally:
-            self.stop()
-            capture.join(timeout=1)
-            # Closing also wakes a capture thread blocked in read() (a push source waiting for a client).
-            with contextlib.suppress(Exception):
-                self.source.close()
-            capture.join(timeout=5)
-        if self._source_outcome is not None:
-            on_event(self._source_outcome)
-
-    def _capture(self) -> None:
-        try:
-            while not self._stop.is_set():
-                frame = self.source.read()
-                if frame is None:
-                    self._source_outcome = PipelineEvent(EventKind.SOURCE_ENDED, detail=self.source.name)
-                    break
-                self._slot.put(frame, wait_until_taken=not self.source.live)
-        except SourceLost as lost:
-            self._source_outcome = PipelineEvent(EventKind.SOURCE_LOST, detail=str(lost))
-        except Exception as error:  # a broken driver must end the stream with a status, not kill the process
-            self._source_outcome = PipelineEvent(EventKind.SOURCE_LOST, detail=f"{type(error).__name__}: {error}")
-        finally:
-            self._slot.close()
+            self._capture.finish()
+        if self._capture.outcome is not None:
+            on_event(self._capture.outcome)
 
     @staticmethod
     def _decode(decoder: Decoder, frame: Frame) -> DecodeResult:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Annotated, Any
@@ -128,6 +129,18 @@ async def camera_frames(websocket: WebSocket, camera_id: str) -> None:
         runtime.cameras.end_stream(camera.camera_id, stream.replace)
 
 
+def _is_end_of_stream(text: str | None) -> bool:
+    """`{"type": "end"}`, sent by a camera after its last frame: every frame it sent (and a charge in flight)
+    is answered first, then the gateway closes normally.
+    """
+    if text is None or len(text) > 64:
+        return False
+    try:
+        return json.loads(text) == {"type": "end"}
+    except ValueError:
+        return False
+
+
 def _bearer(header: str | None) -> str | None:
     if header is None:
         return None
@@ -210,7 +223,9 @@ class FrameStream:
                 await self._websocket.close(*close)
 
     async def _receive(self) -> tuple[int, str] | None:
-        """Push frames until the client leaves (None) or breaks the size limit (the close to send)."""
+        """Push frames until the client leaves (None), says it has sent its last frame, or breaks the size
+        limit (the close to send once every frame received is reported).
+        """
         limit = self._settings.camera_max_frame_bytes
         limiter = FrameRateLimiter(self._settings.camera_max_fps)
         while True:
@@ -218,6 +233,8 @@ class FrameStream:
             if message["type"] == "websocket.disconnect":
                 return None
             frame = message.get("bytes")
+            if frame is None and _is_end_of_stream(message.get("text")):
+                return CLOSE_NORMAL, "end of stream: every frame received was reported"
             if frame is None:
                 await self._send_status("unsupported_format", "send frames as binary JPEG messages")
             elif len(frame) > limit:

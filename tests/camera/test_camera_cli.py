@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -64,11 +65,25 @@ def test_cli_posts_codes_to_the_gateway_with_the_camera_key(code_folder, clean_s
     assert clean_sample.expected not in err
 
 
-def test_cli_refuses_send_frames_and_incomplete_gateway_options(code_folder) -> None:
-    with pytest.raises(SystemExit):
-        camera_main(["--source", str(code_folder), "--send-frames"])
-    with pytest.raises(SystemExit):
-        camera_main(["--source", str(code_folder), "--gateway", "http://127.0.0.1:1"])
+def test_cli_refuses_incomplete_gateway_options(code_folder, capsys) -> None:
+    gateway = ["--gateway", "http://127.0.0.1:1", "--camera-id", "cam-1", "--key", "k"]
+    for args, complaint in (
+        (["--send-frames"], "--send-frames needs --gateway"),
+        (["--gateway", "http://127.0.0.1:1"], "--gateway needs --camera-id and --key"),
+        (["--send-frames", *gateway, "--max-fps", "0"], "--max-fps must be positive"),
+    ):
+        with pytest.raises(SystemExit):
+            camera_main(["--source", str(code_folder), *args])
+        assert complaint in capsys.readouterr().err
+
+
+def test_send_frames_reports_an_unreachable_gateway_and_exits_3(code_folder, capsys) -> None:
+    with socket.socket() as unused:  # bound, never listening: connections to it are refused
+        unused.bind(("127.0.0.1", 0))
+        gateway = f"http://127.0.0.1:{unused.getsockname()[1]}"
+        args = ["--source", str(code_folder), "--send-frames", "--gateway", gateway, "--camera-id", "c", "--key", "k"]
+        assert camera_main([*args, "--quiet"]) == 3
+    assert "gateway unreachable" in capsys.readouterr().err
 
 
 def test_cli_reports_a_source_that_cannot_be_opened(tmp_path: Path, capsys) -> None:
