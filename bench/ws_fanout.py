@@ -49,8 +49,11 @@ from gateway.realtime.store import ticket_hash  # noqa: E402
 
 BATCH = 1000
 CONNECT_CONCURRENCY = 50
-#: Concurrent writing transactions: SQLite has one writer at a time (more only queue on its lock, in sleeps).
-WRITERS = {"sqlite": 1, "postgresql": 16}
+#: Concurrent writing transactions: SQLite has one writer at a time (more only queue on its lock, in sleeps);
+#: PostgreSQL's stay within the engine's pool of 10, as overflow connections are opened and closed per transaction.
+WRITERS = {"sqlite": 1, "postgresql": 8}
+#: Garbage collections of a gateway process at least this long are reported: every connection waits them out.
+PAUSE_MS = 20.0
 
 
 def free_port() -> int:
@@ -153,10 +156,28 @@ async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
 # ---- child process: a gateway, optionally writing events itself -------------------------------------------------
 
 
+def record_collections(log: Path) -> None:
+    """Append each garbage collection of this process lasting PAUSE_MS or more to `log` (start, ms, generation)."""
+    started: list[float] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.time(), time.perf_counter()]
+            return
+        pause_ms = (time.perf_counter() - started[1]) * 1000
+        if pause_ms >= PAUSE_MS:
+            with log.open("a") as out:
+                out.write(f"{started[0]} {pause_ms:.1f} {info['generation']}\n")
+
+    gc.callbacks.append(note)
+
+
 async def serve(port: int, write_plan: Path | None) -> None:
     import uvicorn
 
     from gateway.app import SERVER_OPTIONS, create_app
+
+    record_collections(Path(os.environ["BENCH_GC_LOG"]))
 
     app = create_app(Settings())
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096, **SERVER_OPTIONS)
@@ -170,22 +191,35 @@ async def serve(port: int, write_plan: Path | None) -> None:
 
 
 async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
-    """Wait for the go file, then write `rate` events a second for `seconds`; note when each began and committed."""
+    """Wait for the go file, then write `rate` events a second for `seconds`; note when each began and committed.
+
+    Each writer holds one connection and opens a session on it per event, so its transactions skip the pool's
+    checkout (and its ping): on two shared cores that CPU is what the writer would otherwise lack to keep up.
+    Every event is still its own transaction through write_event (sequence, outbox row, NOTIFY on commit).
+    """
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
     from gateway.services.transitions import write_event
 
     while not go.exists():
         await asyncio.sleep(0.05)
     targets = plan["targets"]
     interval = 1 / plan["rate"]
-    slots = asyncio.Semaphore(WRITERS[runtime.engine.dialect.name])
+    writers: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+    for _ in range(WRITERS[runtime.engine.dialect.name]):
+        writers.put_nowait(await runtime.engine.connect())
     committed: dict[str, float] = {}  # "order_id/seq" -> when its row was written and COMMIT was sent
 
     async def one(target: dict[str, str]) -> None:
         order = Order(id=target["order_id"], terminal_id=target["terminal_id"], merchant_id=target["merchant_id"])
-        async with slots, runtime.sessions.begin() as session:
-            event = await write_event(session, order, "bench.tick", {"written_at": time.time()})
-            await session.flush()
-            committed[f"{order.id}/{event.seq}"] = time.time()
+        connection = await writers.get()
+        try:
+            async with AsyncSession(bind=connection, expire_on_commit=False) as session, session.begin():
+                event = await write_event(session, order, "bench.tick", {"written_at": time.time()})
+                await session.flush()
+                committed[f"{order.id}/{event.seq}"] = time.time()
+        finally:
+            writers.put_nowait(connection)
 
     tasks = []
     start = time.monotonic()
@@ -195,6 +229,8 @@ async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(random.choice(targets))))
     await asyncio.gather(*tasks)
+    while not writers.empty():
+        await writers.get_nowait().close()
     summary = {"written": len(committed), "seconds": time.monotonic() - start, "committed": committed}
     go.with_suffix(".done").write_text(json.dumps(summary))
 
@@ -204,6 +240,7 @@ async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
 
 @contextlib.contextmanager
 def gateway(database_url: str, var_dir: Path, port: int, log: Path, plan: Path | None) -> Iterator[int]:
+    """A gateway process on `port`, logging to `log` and its long garbage collections to `log` + ".gc"."""
     env = {
         **os.environ,
         "GATEWAY_DATABASE_URL": database_url,
@@ -212,6 +249,7 @@ def gateway(database_url: str, var_dir: Path, port: int, log: Path, plan: Path |
         "GATEWAY_AUTO_MIGRATE": "false",
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_WS_QUEUE_LIMIT": "256",
+        "BENCH_GC_LOG": str(log.with_suffix(".gc")),
     }
     args = [sys.executable, __file__, "serve", "--port", str(port)] + (["--write-plan", str(plan)] if plan else [])
     with log.open("wb") as out:
@@ -271,6 +309,18 @@ class Terminals:
                     self.received_at[f"{message['order_id']}/{message['seq']}"] = now
                 elif message["type"] == "ping":
                     await connection.send('{"type":"pong"}')
+
+
+def pauses_during(log: Path, start: float, end: float) -> list[float]:
+    """How long (ms) each collection that `log` records as starting between `start` and `end` took."""
+    if not log.exists():
+        return []
+    pauses = []
+    for line in log.read_text().splitlines():
+        at, pause_ms, _generation = line.split()
+        if start <= float(at) <= end:
+            pauses.append(float(pause_ms))
+    return pauses
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -377,6 +427,13 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> None:
                 f"  {name}: p50 {percentile(values, 0.5):.1f} ms, p99 {percentile(values, 0.99):.1f} ms, "
                 f"max {max(values):.1f} ms, mean {statistics.mean(values):.1f} ms"
             )
+    if push:
+        window = min(written["committed"].values()), max(terminals.received_at.values())
+        for name, log in (("A", work / "a.gc"), ("B", work / "b.gc")):
+            if log.exists() or name == "A":
+                pauses = pauses_during(log, *window)
+                longest = f" (longest {max(pauses):.0f} ms)" if pauses else ""
+                print(f"  gateway {name}: {len(pauses)} garbage collections over {PAUSE_MS:.0f} ms meanwhile{longest}")
 
 
 @contextlib.contextmanager

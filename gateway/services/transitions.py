@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.domain.channels import Channel
@@ -111,14 +111,18 @@ async def transition(
     return order
 
 
+#: Built once: composing it per event took about a fifth of a writing transaction's CPU (every payment writes one).
+_NEXT_EVENT_SEQ = (
+    update(Terminal)
+    .where(Terminal.id == bindparam("terminal_id"))
+    .values(event_seq=Terminal.event_seq + 1)
+    .returning(Terminal.event_seq)
+)
+
+
 async def write_event(session: AsyncSession, order: Order, event_type: str, payload: dict[str, Any]) -> OutboxEvent:
     """An outbox event for the order's terminal, numbered in this transaction by the terminal's sequence."""
-    seq = await session.scalar(
-        update(Terminal)
-        .where(Terminal.id == order.terminal_id)
-        .values(event_seq=Terminal.event_seq + 1)
-        .returning(Terminal.event_seq)
-    )
+    seq = await session.scalar(_NEXT_EVENT_SEQ, {"terminal_id": order.terminal_id})
     assert seq is not None
     event = OutboxEvent(
         terminal_id=order.terminal_id,
