@@ -20,7 +20,8 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request."""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,7 +44,7 @@ MerchantDep = Annotated[Merchant, Depends(current_merchant)]
 def only_query_params(*allowed: str) -> Any:
     """A dependency refusing query parameters the route does not know (a typo must not widen a search)."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - set(allowed))
         if unknown:
             raise InvalidInput(f"unknown query parameter(s): {', '.join(unknown)}", code="unknown_parameter")

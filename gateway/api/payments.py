@@ -24,10 +24,18 @@ def payment_body(order: Order) -> dict[str, Any]:
     return PaymentOut.model_validate(order).model_dump(mode="json")
 
 
+def payment_answer(order: Order) -> StoredResponse:
+    """The status and body a payment request is answered with (and replayed from), made once per answer."""
+    return StoredResponse(200 if order.status.is_final else PENDING, payment_body(order))
+
+
 def payment_response(order: Order, replayed: bool = False) -> JSONResponse:
-    status = 200 if order.status.is_final else PENDING
+    return _json_response(payment_answer(order), replayed)
+
+
+def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(payment_body(order), status_code=status, headers=headers)
+    return JSONResponse(response.body, status_code=response.status, headers=headers)
 
 
 @router.post(
@@ -57,17 +65,15 @@ async def micropay(
         if stored.status == PENDING:  # the first answer was "still paying": give the news instead
             order = await runtime.payments.wait_for_final(str(stored.body["order_id"]), 0)
             return payment_response(order, replayed=True)
-        return JSONResponse(stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"})
+        return _json_response(stored, replayed=True)
     try:
         order = await runtime.payments.micropay(terminal, request)
     except BaseException:
         await runtime.idempotency.release(terminal.terminal_id, key)
         raise
-    response = payment_response(order)
-    await runtime.idempotency.finish(
-        terminal.terminal_id, key, StoredResponse(response.status_code, payment_body(order))
-    )
-    return response
+    response = payment_answer(order)
+    await runtime.idempotency.finish(terminal.terminal_id, key, response)
+    return _json_response(response)
 
 
 @router.get(

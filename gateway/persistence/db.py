@@ -11,13 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout, and its folder is created."""
+    """An engine for `url`; SQLite gets one connection, WAL, foreign keys, a busy timeout and its folder made."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    pool: dict[str, Any] = {}  # an in-memory database has one connection already (StaticPool)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection: SQLite takes one writer at a time anyway, and several connections waiting on its lock
+        # back off in sleeps of up to 100 ms (the busy handler), so the tail latency blew up under load. A single
+        # connection queues sessions fairly in the pool instead. Code must not hold a session while opening another.
+        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     event.listen(engine.sync_engine, "connect", _tune_sqlite)
     return engine
 

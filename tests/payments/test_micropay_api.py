@@ -6,7 +6,9 @@ import asyncio
 import json
 import secrets
 import time
+from typing import Any
 
+import fastapi.dependencies.utils
 import httpx
 import pytest
 
@@ -51,6 +53,23 @@ async def test_fifty_identical_requests_charge_once(live: LiveGateway) -> None:
     replay = await live.terminal.micropay(500, number, code, idempotency_key="same-key")
     assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == paid[0]
+
+
+async def test_a_payment_solves_its_dependencies_without_thread_hops(
+    live: LiveGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI sends a plain `def` dependency to its thread pool; on the hot path that hop is pure cost."""
+    hopped: list[str] = []
+    original = fastapi.dependencies.utils.run_in_threadpool
+
+    async def recording(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hopped.append(f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', func)}")
+        return await original(func, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", recording)
+    response = await live.terminal.micropay(500, out_trade_no(), await live.payment_code("wechat"))
+    assert response.status_code == 200
+    assert [name for name in hopped if name.startswith("gateway.")] == []
 
 
 async def test_fifty_keys_one_code_charge_once(live: LiveGateway) -> None:
