@@ -10,12 +10,15 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gateway.client import TerminalClient
 
 
 def free_port() -> int:
@@ -150,6 +153,21 @@ def gateway_and_bare_app(var_dir: Path) -> Iterator[tuple[str, str]]:
     ]
     with process(gateway_cmd, env), process(bare_cmd):
         yield f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bare_port}"
+
+
+@contextlib.asynccontextmanager
+async def demo_terminal_and_bare_app() -> AsyncIterator[tuple[TerminalClient, httpx.AsyncClient, str]]:
+    """Both apps started and ready: the gateway's demo terminal (a signing client), a pooled HTTP client, and
+    the bare app's base URL.
+    """
+    with tempfile.TemporaryDirectory() as tmp, gateway_and_bare_app(Path(tmp) / "var") as (gateway_url, bare_url):
+        await wait_ready(f"{gateway_url}/readyz")
+        await wait_ready(f"{bare_url}/docs")
+        credentials = json.loads((Path(tmp) / "var" / "demo-credentials.json").read_text())
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+            terminal = TerminalClient(gateway_url, credentials["terminal_key_id"], credentials["terminal_secret"], http)
+            yield terminal, http, bare_url
 
 
 async def against_bare(

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -29,11 +27,9 @@ from bench.common import (  # noqa: E402
     against_bare,
     bench_arguments,
     closed_loop,
-    gateway_and_bare_app,
+    demo_terminal_and_bare_app,
     print_json_if_asked,
-    wait_ready,
 )
-from gateway.client import TerminalClient  # noqa: E402
 
 CODE_PREFIX = {"wechat": "13", "alipay": "28", "unionpay": "62"}
 CODE_LENGTH = {"wechat": 18, "alipay": 18, "unionpay": 19}
@@ -48,29 +44,23 @@ def payment_code(channel: str) -> str:
 async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     rates = [float(r) for r in args.rates.split(",")]
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, gateway_and_bare_app(Path(tmp) / "var") as (gateway_url, bare_url):
-        await wait_ready(f"{gateway_url}/readyz")
-        await wait_ready(f"{bare_url}/docs")
-        credentials = json.loads((Path(tmp) / "var" / "demo-credentials.json").read_text())
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-            terminal = TerminalClient(gateway_url, credentials["terminal_key_id"], credentials["terminal_secret"], http)
-            order_numbers = (f"B{secrets.token_hex(4)}{n:09d}" for n in itertools.count())  # unique per call
+    async with demo_terminal_and_bare_app() as (terminal, http, bare_url):
+        order_numbers = (f"B{secrets.token_hex(4)}{n:09d}" for n in itertools.count())  # unique per call
 
-            async def pay(_index: int) -> int:
-                try:
-                    response = await terminal.micropay(100, next(order_numbers), payment_code(args.channel))
-                except httpx.HTTPError:
-                    return NO_ANSWER
-                return response.status_code
+        async def pay(_index: int) -> int:
+            try:
+                response = await terminal.micropay(100, next(order_numbers), payment_code(args.channel))
+            except httpx.HTTPError:
+                return NO_ANSWER
+            return response.status_code
 
-            async def bare(index: int) -> int:
-                body = {"amount_fen": 100, "out_trade_no": f"B{index}", "auth_code": payment_code(args.channel)}
-                return (await http.post(f"{bare_url}/v1/payments/micropay", json=body)).status_code
+        async def bare(index: int) -> int:
+            body = {"amount_fen": 100, "out_trade_no": f"B{index}", "auth_code": payment_code(args.channel)}
+            return (await http.post(f"{bare_url}/v1/payments/micropay", json=body)).status_code
 
-            await closed_loop(pay, 8, 2)  # warm-up: connections, caches, SQLite pages
-            print(f"micropay via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores", flush=True)
-            results.update(await against_bare(pay, bare, rates, args.duration, args.concurrency))
+        await closed_loop(pay, 8, 2)  # warm-up: connections, caches, SQLite pages
+        print(f"micropay via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores", flush=True)
+        results.update(await against_bare(pay, bare, rates, args.duration, args.concurrency))
     return results
 
 

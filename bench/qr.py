@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,12 +28,10 @@ from bench.common import (  # noqa: E402
     against_bare,
     bench_arguments,
     closed_loop,
-    gateway_and_bare_app,
+    demo_terminal_and_bare_app,
     percentile,
     print_json_if_asked,
-    wait_ready,
 )
-from gateway.client import TerminalClient  # noqa: E402
 from gateway.services.qr_images import ImageFormat, QrImageSpec, render  # noqa: E402
 
 OK = 200  # what the load loops count as success
@@ -56,42 +52,36 @@ def render_cost(samples: int = 200) -> dict[str, float]:
 async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     rates = [float(r) for r in args.rates.split(",")]
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp, gateway_and_bare_app(Path(tmp) / "var") as (gateway_url, bare_url):
-        await wait_ready(f"{gateway_url}/readyz")
-        await wait_ready(f"{bare_url}/docs")
-        credentials = json.loads((Path(tmp) / "var" / "demo-credentials.json").read_text())
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-            terminal = TerminalClient(gateway_url, credentials["terminal_key_id"], credentials["terminal_secret"], http)
-            run_id = secrets.token_hex(3)
+    async with demo_terminal_and_bare_app() as (terminal, http, bare_url):
+        run_id = secrets.token_hex(3)
 
-            async def order_with_png(index: int) -> int:
-                body = {"amount_fen": 100, "out_trade_no": f"Q{run_id}{index:09d}", "channel": args.channel}
-                try:
-                    created = await terminal.request("POST", "/v1/payments/qr", body)
-                    if created.status_code != 201:
-                        return created.status_code
-                    image = await terminal.request("GET", created.json()["qr_png_url"])
-                except httpx.HTTPError:
-                    return NO_ANSWER
-                return OK if image.status_code == 200 and image.content.startswith(b"\x89PNG") else image.status_code
+        async def order_with_png(index: int) -> int:
+            body = {"amount_fen": 100, "out_trade_no": f"Q{run_id}{index:09d}", "channel": args.channel}
+            try:
+                created = await terminal.request("POST", "/v1/payments/qr", body)
+                if created.status_code != 201:
+                    return created.status_code
+                image = await terminal.request("GET", created.json()["qr_png_url"])
+            except httpx.HTTPError:
+                return NO_ANSWER
+            return OK if image.status_code == 200 and image.content.startswith(b"\x89PNG") else image.status_code
 
-            async def bare(index: int) -> int:
-                body = {"amount_fen": 100, "out_trade_no": f"Q{index}", "channel": args.channel}
-                try:
-                    created = await http.post(f"{bare_url}/v1/payments/qr", json=body)
-                    image = await http.get(bare_url + created.json()["qr_png_url"])
-                except httpx.HTTPError:
-                    return NO_ANSWER
-                return OK if created.status_code == 201 and image.status_code == 200 else image.status_code
+        async def bare(index: int) -> int:
+            body = {"amount_fen": 100, "out_trade_no": f"Q{index}", "channel": args.channel}
+            try:
+                created = await http.post(f"{bare_url}/v1/payments/qr", json=body)
+                image = await http.get(bare_url + created.json()["qr_png_url"])
+            except httpx.HTTPError:
+                return NO_ANSWER
+            return OK if created.status_code == 201 and image.status_code == 200 else image.status_code
 
-            await closed_loop(order_with_png, 8, 2)  # warm-up: connections, caches, SQLite pages
-            print(
-                f"C-scan-B order + PNG via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores",
-                flush=True,
-            )
-            results["render"] = render_cost()
-            results.update(await against_bare(order_with_png, bare, rates, args.duration, args.concurrency))
+        await closed_loop(order_with_png, 8, 2)  # warm-up: connections, caches, SQLite pages
+        print(
+            f"C-scan-B order + PNG via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores",
+            flush=True,
+        )
+        results["render"] = render_cost()
+        results.update(await against_bare(order_with_png, bare, rates, args.duration, args.concurrency))
     return results
 
 

@@ -122,12 +122,18 @@ def stream_frames(source: FrameSource, args: argparse.Namespace, status: StatusL
     if status is not None:
         print(file=sys.stderr)
     print(f"{outcome.frames_sent} frames sent", file=sys.stderr)
-    if outcome.source is not None:
-        print(f"{outcome.source.kind}: {outcome.source.detail}", file=sys.stderr)
+    source_status = report_source_end([outcome.source] if outcome.source is not None else [])
     if outcome.refused:
         print(f"the gateway closed the stream: {outcome.close_code} {outcome.close_reason}", file=sys.stderr)
         return 3
-    return 1 if outcome.source is not None and outcome.source.kind is EventKind.SOURCE_LOST else 0
+    return source_status
+
+
+def report_source_end(events: list[PipelineEvent]) -> int:
+    """Say how the source ended; the exit status for it: 1 when it was lost, else 0."""
+    for event in events:
+        print(f"{event.kind}: {event.detail}", file=sys.stderr)
+    return 1 if any(event.kind is EventKind.SOURCE_LOST for event in events) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, previous_handler)
     if status is not None:
         print(file=sys.stderr)
-    for event in outcome:
-        print(f"{event.kind}: {event.detail}", file=sys.stderr)
-    return 1 if any(event.kind is EventKind.SOURCE_LOST for event in outcome) else 0
+    return report_source_end(outcome)
 
 
 if __name__ == "__main__":
