@@ -12,13 +12,11 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import Mapper, Session, object_session
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
 
-from gateway.persistence.tables import OutboxEvent
 from gateway.realtime.hub import EventHub, TerminalEvent
-from gateway.realtime.store import terminal_event
 
 log = logging.getLogger(__name__)
 
@@ -105,27 +103,25 @@ class PostgresListener:
 
 
 _PENDING = "gateway.realtime.pending_events"
-_HOOKED = "gateway.realtime.hooked"
 _hubs: weakref.WeakKeyDictionary[Engine, EventHub] = weakref.WeakKeyDictionary()
 
 
 def publish_on_commit(engine: AsyncEngine, hub: EventHub) -> None:
     """Single instance (SQLite): outbox rows written through `engine` reach `hub` when their transaction commits."""
-    if not event.contains(OutboxEvent, "after_insert", _remember_inserted):
-        event.listen(OutboxEvent, "after_insert", _remember_inserted)
+    if not event.contains(Session, "after_commit", _publish_committed):
+        event.listen(Session, "after_commit", _publish_committed)
+        event.listen(Session, "after_soft_rollback", _forget_rolled_back)
     _hubs[engine.sync_engine] = hub
 
 
-def _remember_inserted(_mapper: Mapper[Any], connection: Connection, target: OutboxEvent) -> None:
-    hub = _hubs.get(connection.engine)
-    session = object_session(target)
-    if hub is None or session is None:
-        return
-    if not session.info.get(_HOOKED):
-        session.info[_HOOKED] = True
-        event.listen(session, "after_commit", _publish_committed)
-        event.listen(session, "after_soft_rollback", _forget_rolled_back)
-    session.info.setdefault(_PENDING, []).append((hub, terminal_event(target)))
+def publish_after_commit(session: AsyncSession, connection: AsyncConnection, written: TerminalEvent) -> None:
+    """`written` was just inserted through `connection`: its engine's hub (if any) gets it once `session` commits.
+
+    On PostgreSQL there is no such hub: the outbox trigger's NOTIFY reaches every instance's listener instead.
+    """
+    hub = _hubs.get(connection.sync_engine)
+    if hub is not None:
+        session.sync_session.info.setdefault(_PENDING, []).append((hub, written))
 
 
 def _publish_committed(session: Session) -> None:

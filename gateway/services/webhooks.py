@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.config import Settings
 from gateway.domain.errors import InvalidInput
 from gateway.persistence.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from gateway.realtime.hub import public_event_id
+from gateway.realtime.hub import TerminalEvent, public_event_id
 from gateway.services.credentials import SecretBox
 from gateway.services.jobs import ClaimedJob, finish, schedule
 
@@ -92,19 +92,17 @@ async def check_webhook_url(url: str, allow_private: bool) -> None:
             )
 
 
-async def enqueue_webhook(session: AsyncSession, event: OutboxEvent) -> None:
-    """In the outbox event's transaction: owe it to the merchant's notify URL, if one is registered."""
-    endpoint = await session.get(WebhookEndpoint, event.merchant_id)
-    if endpoint is None or event.order_id is None:
+async def enqueue_webhook(session: AsyncSession, event: TerminalEvent, merchant_id: str, url: str) -> None:
+    """In the outbox event's transaction: owe it to the merchant's notify URL `url`."""
+    if event.order_id is None:
         return
-    await session.flush()  # gives the event its id
     now = datetime.now(UTC)
     session.add(
         WebhookDelivery(
             event_id=event.id,
-            merchant_id=event.merchant_id,
+            merchant_id=merchant_id,
             order_id=event.order_id,
-            url=endpoint.url,
+            url=url,
             status=DeliveryStatus.PENDING,
             attempts=0,
             next_attempt_at=now,
