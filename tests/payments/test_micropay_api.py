@@ -15,6 +15,7 @@ import pytest
 from adapters.simcore.faults import Fault
 from gateway.client import signed_headers
 from tests.support.live import LiveGateway
+from tests.support.simcontrol import eventually
 
 
 def out_trade_no() -> str:
@@ -79,7 +80,10 @@ async def test_fifty_keys_one_code_charge_once(live: LiveGateway) -> None:
     )
     assert sorted(r.status_code for r in responses) == [200] + [409] * 49
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"payment_code_used"}
-    assert charges(live, "alipay") == 1
+    # On a loaded machine the channel's answer can miss the HTTP timeout: the order is then PAYING and the
+    # charge lands a moment later. Either way there is exactly one.
+    await eventually(lambda: charges(live, "alipay") >= 1, attempts=2000)
+    assert charges(live, "alipay") == 1, next(r.json() for r in responses if r.status_code == 200)
     assert await order_count(live) == 1
 
 
