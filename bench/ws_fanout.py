@@ -172,22 +172,32 @@ def record_collections(log: Path) -> None:
     gc.callbacks.append(note)
 
 
-async def serve(port: int, write_plan: Path | None) -> None:
+def serve(port: int, write_plan: Path | None) -> None:
+    """One gateway process as `gateway serve` runs it (uvicorn's event loop, no access log), optionally writing."""
     import uvicorn
 
     from gateway.app import SERVER_OPTIONS, create_app
+    from gateway.observability import configure_logging
 
     record_collections(Path(os.environ["BENCH_GC_LOG"]))
-
-    app = create_app(Settings())
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", backlog=4096, **SERVER_OPTIONS)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, backlog=4096, **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    if write_plan is not None:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        await write_events(app.state.runtime, json.loads(write_plan.read_text()), write_plan.with_suffix(".go"))
-    await serving
+
+    async def serve_and_write() -> None:
+        serving = asyncio.create_task(server.serve())
+        if write_plan is not None:
+            while not server.started:
+                await asyncio.sleep(0.05)
+            await write_events(app.state.runtime, json.loads(write_plan.read_text()), write_plan.with_suffix(".go"))
+        await serving
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(serve_and_write())
 
 
 async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
@@ -485,7 +495,7 @@ def main() -> None:
     parser.add_argument("--start-postgres", action="store_true", help="start a throwaway server like CI does")
     args = parser.parse_args()
     if args.command == "serve":
-        asyncio.run(serve(args.port, args.write_plan))
+        serve(args.port, args.write_plan)
         return
     if args.cross_instance and not (args.postgres_url or args.start_postgres):
         parser.error("--cross-instance needs PostgreSQL: --postgres-url URL or --start-postgres")
