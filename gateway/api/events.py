@@ -249,7 +249,8 @@ class TerminalSocket:
             self._acked_saved, self._ack_saved_at = acked, time.monotonic()
 
     async def _send_events(self, subscription: Subscription) -> None:
-        await self._replay()
+        subscription.sent(self._last_sent)  # the terminal has everything up to its resume point
+        await self._replay(subscription)
         while True:
             await subscription.wait()
             events, catch_up = subscription.take()
@@ -262,13 +263,14 @@ class TerminalSocket:
                 self._last_sent = event.seq  # before sending: its ack may be read before the send returns
                 await self._send(event.encoded)
             if catch_up:
-                await self._replay()
+                await self._replay(subscription)
 
-    async def _replay(self) -> None:
+    async def _replay(self, subscription: Subscription) -> None:
         while True:
             events = await self._events.log.after(self._terminal_id, self._last_sent, REPLAY_PAGE)
             for event in events:
                 self._last_sent = event.seq
+                subscription.sent(event.seq)
                 await self._send(event.encoded)
             if len(events) < REPLAY_PAGE:
                 return

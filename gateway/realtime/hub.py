@@ -59,6 +59,7 @@ class Subscription:
         self._ready = asyncio.Event()
         self.overflowed = asyncio.Event()
         self._catch_up = False
+        self.position = 0  # the last sequence this connection sent or holds to send
 
     def offer(self, event: TerminalEvent) -> None:
         if self.overflowed.is_set():
@@ -68,7 +69,12 @@ class Subscription:
             self.overflowed.set()
         else:
             self._backlog.append(event)
+            self.position = max(self.position, event.seq)
         self._ready.set()
+
+    def sent(self, seq: int) -> None:
+        """The connection sent up to `seq` (replayed from the outbox, which did not come through `offer`)."""
+        self.position = max(self.position, seq)
 
     def hint(self) -> None:
         """Events were committed whose content did not reach us: read them from the outbox."""
@@ -114,11 +120,19 @@ class EventHub:
         for subscription in self._subscriptions.get(terminal_id, ()):
             subscription.hint()
 
-    def hint_all(self) -> None:
-        """After a gap in notifications (the listener reconnected), everyone re-reads the outbox."""
-        for subscribers in self._subscriptions.values():
-            for subscription in subscribers:
-                subscription.hint()
+    def terminal_ids(self) -> list[str]:
+        """The terminals someone here listens to."""
+        return list(self._subscriptions)
+
+    def hint_behind(self, latest: dict[str, int]) -> None:
+        """After a gap in notifications: subscriptions short of their terminal's `latest` sequence re-read the outbox.
+
+        One query for every subscribed terminal's latest sequence replaces one outbox read per connection.
+        """
+        for terminal_id, seq in latest.items():
+            for subscription in self._subscriptions.get(terminal_id, ()):
+                if subscription.position < seq:
+                    subscription.hint()
 
     @property
     def subscription_count(self) -> int:

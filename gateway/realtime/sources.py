@@ -79,7 +79,7 @@ class PostgresListener:
             await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
             self.server_pid = connection.get_server_pid()
             self.listening.set()
-            self._hub.hint_all()  # whatever was committed while nobody here listened
+            await self._catch_up(connection)  # whatever was committed while nobody here listened
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(PROBE_INTERVAL_S):
@@ -89,6 +89,16 @@ class PostgresListener:
         finally:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=2)
+
+    async def _catch_up(self, connection: asyncpg.Connection) -> None:
+        """Hint the connections whose terminal has events past what they hold (LISTEN is on already: none slip by)."""
+        terminal_ids = self._hub.terminal_ids()
+        if not terminal_ids:
+            return
+        rows = await connection.fetch(
+            "SELECT id, event_seq FROM terminals WHERE id = ANY($1::varchar[])", terminal_ids, timeout=PROBE_INTERVAL_S
+        )
+        self._hub.hint_behind({row["id"]: row["event_seq"] for row in rows})
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, body: str) -> None:
         try:

@@ -35,8 +35,27 @@ def test_hints_ask_subscribers_of_that_terminal_to_read_the_outbox() -> None:
     hub.hint("trm_a")
     assert mine.take() == ([], True)
     assert theirs.take() == ([], False)
-    hub.hint_all()
-    assert mine.take() == ([], True) and theirs.take() == ([], True)
+
+
+def test_after_a_notification_gap_only_connections_short_of_the_latest_sequence_re_read() -> None:
+    hub = EventHub(queue_limit=3)
+    behind, level, ahead_by_replay, idle = (
+        hub.subscribe("trm_a"),
+        hub.subscribe("trm_b"),
+        hub.subscribe("trm_c"),
+        hub.subscribe("trm_d"),
+    )
+    hub.publish(_event("trm_a", 1))
+    hub.publish(_event("trm_b", 1))
+    hub.publish(_event("trm_b", 2))
+    ahead_by_replay.sent(4)
+    assert sorted(hub.terminal_ids()) == ["trm_a", "trm_b", "trm_c", "trm_d"]
+    hub.hint_behind({"trm_a": 2, "trm_b": 2, "trm_c": 4, "trm_d": 0})
+    assert behind.take()[1] is True
+    events, catch_up = level.take()
+    assert [event.seq for event in events] == [1, 2] and catch_up is False
+    assert ahead_by_replay.take() == ([], False)
+    assert idle.take() == ([], False)
 
 
 def test_notifications_carry_the_event_or_only_its_terminal() -> None:
