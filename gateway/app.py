@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 #: uvicorn options for serving the app. Terminal events are small JSON: per-message deflate would cost each
 #: websocket ~45 KiB of zlib state for little gain (half the memory of 10,000 idle terminals).
-SERVER_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
+SERVER_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False, "ws_ping_interval": None}
 
 DESCRIPTION = """\
 A QR-code aggregate payment gateway for WeChat Pay, Alipay and UnionPay.

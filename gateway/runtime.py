@@ -90,7 +90,12 @@ class Runtime:
         webhooks = WebhookService(sessions, box, http, settings)
         worker.register(WEBHOOK_JOB, webhooks.run_job)
         events = TerminalEvents(
-            sessions, engine, settings.effective_database_url, settings.ws_queue_limit, settings.ws_ticket_ttl_s
+            sessions,
+            engine,
+            settings.effective_database_url,
+            settings.ws_queue_limit,
+            settings.ws_ticket_ttl_s,
+            settings.ws_heartbeat_s,
         )
         return cls(
             settings=settings,

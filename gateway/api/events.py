@@ -15,7 +15,7 @@ from gateway.api.delivery_schemas import TerminalEventOut, TerminalEventPageOut,
 from gateway.api.deps import RuntimeDep, TerminalDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import Forbidden
-from gateway.realtime.hub import Subscription
+from gateway.realtime.hub import OVERFLOWED, Subscription
 from gateway.realtime.service import TerminalEvents
 from gateway.realtime.store import TicketRefused
 from gateway.runtime import Runtime
@@ -95,9 +95,7 @@ async def events_socket(websocket: WebSocket, terminal_id: str) -> None:
         log.warning("terminal websocket for %.32s refused: %s", terminal_id, refused)
         await websocket.close(CLOSE_POLICY, str(refused))
         return
-    await TerminalSocket(websocket, terminal_id, runtime.events, runtime.settings.ws_heartbeat_s).run(
-        runtime.settings.ws_max_lifetime_s
-    )
+    await TerminalSocket(websocket, terminal_id, runtime.events).run(runtime.settings.ws_max_lifetime_s)
 
 
 class SocketClosing(Exception):
@@ -116,17 +114,16 @@ class ClientGone(Exception):
 class TerminalSocket:
     """One terminal connection: replay after the resume point, then live events; acks, heartbeats, limits."""
 
-    def __init__(self, websocket: WebSocket, terminal_id: str, events: TerminalEvents, heartbeat_s: float) -> None:
+    def __init__(self, websocket: WebSocket, terminal_id: str, events: TerminalEvents) -> None:
         self._websocket = websocket
         self._terminal_id = terminal_id
         self._events = events
-        self._heartbeat_s = heartbeat_s
         self._send_lock = asyncio.Lock()
         self._last_sent = 0
         self._acked = 0
         self._acked_saved = 0
         self._ack_saved_at = 0.0
-        self._last_heard = time.monotonic()
+        self._subscription: Subscription | None = None
         self._tokens = float(CLIENT_MESSAGE_BURST)
         self._tokens_at = time.monotonic()
 
@@ -141,17 +138,18 @@ class TerminalSocket:
                     "type": "hello",
                     "terminal_id": self._terminal_id,
                     "acked": self._acked,
-                    "heartbeat_s": self._heartbeat_s,
+                    "heartbeat_s": self._events.hub.heartbeat_s,
                     "max_lifetime_s": max_lifetime_s,
                 }
             )
             async with asyncio.timeout(RESUME_WAIT_S):
                 self._last_sent = await self._receive_resume()
             subscription = self._events.hub.subscribe(self._terminal_id)  # before the replay: nothing falls between
+            self._subscription = subscription
             tasks = [
                 asyncio.create_task(self._read_client()),
                 asyncio.create_task(self._send_events(subscription)),
-                asyncio.create_task(self._watch(subscription)),
+                asyncio.create_task(self._until_ended(subscription)),
             ]
             done, _ = await asyncio.wait(tasks, timeout=max_lifetime_s, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -194,7 +192,8 @@ class TerminalSocket:
             message = await self._websocket.receive()
             if message["type"] == "websocket.disconnect":
                 raise ClientGone
-            self._last_heard = time.monotonic()
+            if self._subscription is not None:
+                self._subscription.heard()
             text = message.get("text")
             if text is None:
                 raise SocketClosing(CLOSE_UNSUPPORTED, "send JSON text frames")
@@ -254,6 +253,8 @@ class TerminalSocket:
         while True:
             await subscription.wait()
             events, catch_up = subscription.take()
+            if subscription.ping_due():
+                await self._send({"type": "ping"})
             for event in events:
                 if event.seq <= self._last_sent:
                     continue  # already replayed
@@ -275,17 +276,12 @@ class TerminalSocket:
             if len(events) < REPLAY_PAGE:
                 return
 
-    async def _watch(self, subscription: Subscription) -> None:
-        """Heartbeats out, silence in, and the backlog: whichever says so first ends the connection."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._heartbeat_s):
-                    await subscription.overflowed.wait()
-            if subscription.overflowed.is_set():
-                raise SocketClosing(CLOSE_TRY_AGAIN, "too far behind; reconnect and resume from your last ack")
-            if time.monotonic() - self._last_heard > 2 * self._heartbeat_s:
-                raise SocketClosing(CLOSE_GOING_AWAY, "heartbeat missed")
-            await self._send({"type": "ping"})
+    async def _until_ended(self, subscription: Subscription) -> None:
+        """The hub ends a subscription that fell too far behind or missed its heartbeats; so ends the connection."""
+        await subscription.ended.wait()
+        if subscription.end_reason == OVERFLOWED:
+            raise SocketClosing(CLOSE_TRY_AGAIN, "too far behind; reconnect and resume from your last ack")
+        raise SocketClosing(CLOSE_GOING_AWAY, "heartbeat missed")
 
 
 def _sequence(value: object) -> int | None:

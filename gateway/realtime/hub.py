@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+
+#: Why a subscription ended (Subscription.end_reason).
+OVERFLOWED = "overflowed"  # its backlog filled up: the connection fell too far behind
+SILENT = "silent"  # two heartbeats went unanswered
 
 
 def public_event_id(outbox_id: int) -> str:
@@ -46,27 +51,35 @@ class TerminalEvent:
 
 
 class Subscription:
-    """One connection's interest in one terminal: events not yet sent, at most `limit` of them.
+    """One connection's interest in one terminal: events not yet sent (at most `limit`), and its heartbeat.
 
-    When the backlog is full the subscription is marked overflowed rather than blocking the publisher:
-    a slow terminal never slows the others, and its connection is closed so it resumes from its last ack.
+    When the backlog is full the subscription ends (OVERFLOWED) rather than blocking the publisher: a slow terminal
+    never slows the others, and its connection is closed so it resumes from its last ack. Heartbeats come from the
+    hub's one ticker (`EventHub.beat`), not from a timer per connection: with 10,000 connections, per-connection
+    timers were thousands of short-lived objects a second that lived just long enough to burden the collector.
     """
 
-    def __init__(self, terminal_id: str, limit: int) -> None:
+    def __init__(self, terminal_id: str, limit: int, heartbeat_s: float) -> None:
+        now = time.monotonic()
         self.terminal_id = terminal_id
         self._limit = limit
         self._backlog: deque[TerminalEvent] = deque()
         self._ready = asyncio.Event()
-        self.overflowed = asyncio.Event()
         self._catch_up = False
         self.position = 0  # the last sequence this connection sent or holds to send
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self._heartbeat_s = heartbeat_s
+        self._last_heard = now
+        self._next_ping_at = now + heartbeat_s
+        self._ping_due = False
 
     def offer(self, event: TerminalEvent) -> None:
-        if self.overflowed.is_set():
+        if self.ended.is_set():
             return
         if len(self._backlog) >= self._limit:
             self._backlog.clear()
-            self.overflowed.set()
+            self._end(OVERFLOWED)
         else:
             self._backlog.append(event)
             self.position = max(self.position, event.seq)
@@ -75,6 +88,31 @@ class Subscription:
     def sent(self, seq: int) -> None:
         """The connection sent up to `seq` (replayed from the outbox, which did not come through `offer`)."""
         self.position = max(self.position, seq)
+
+    def heard(self) -> None:
+        """The terminal said something: it is alive."""
+        self._last_heard = time.monotonic()
+
+    def beat(self, now: float) -> None:
+        """A heartbeat is due: ask the sender for a ping, or end the subscription if two pings went unanswered."""
+        if now < self._next_ping_at:
+            return
+        if now - self._last_heard > 2 * self._heartbeat_s:
+            self._end(SILENT)
+            return
+        self._next_ping_at = now + self._heartbeat_s
+        self._ping_due = True
+        self._ready.set()
+
+    def ping_due(self) -> bool:
+        """Whether to send a ping now (true once per heartbeat)."""
+        due, self._ping_due = self._ping_due, False
+        return due
+
+    def _end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
 
     def hint(self) -> None:
         """Events were committed whose content did not reach us: read them from the outbox."""
@@ -94,14 +132,16 @@ class Subscription:
 
 
 class EventHub:
-    """Routes published events to the subscriptions of their terminal, in this process only."""
+    """Routes published events to the subscriptions of their terminal, in this process only, and keeps time for
+    their heartbeats."""
 
-    def __init__(self, queue_limit: int) -> None:
+    def __init__(self, queue_limit: int, heartbeat_s: float) -> None:
         self._queue_limit = queue_limit
+        self.heartbeat_s = heartbeat_s
         self._subscriptions: dict[str, set[Subscription]] = {}
 
     def subscribe(self, terminal_id: str) -> Subscription:
-        subscription = Subscription(terminal_id, self._queue_limit)
+        subscription = Subscription(terminal_id, self._queue_limit, self.heartbeat_s)
         self._subscriptions.setdefault(terminal_id, set()).add(subscription)
         return subscription
 
@@ -133,6 +173,13 @@ class EventHub:
             for subscription in self._subscriptions.get(terminal_id, ()):
                 if subscription.position < seq:
                     subscription.hint()
+
+    def beat(self) -> None:
+        """Called a few times a heartbeat by one ticker: each subscription pings, or ends, when its time comes."""
+        now = time.monotonic()
+        for subscribers in self._subscriptions.values():
+            for subscription in subscribers:
+                subscription.beat(now)
 
     @property
     def subscription_count(self) -> int:
