@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(20.0, gt=0, description="Server pings this often; two missed pongs close.")
     ws_max_lifetime_s: float = Field(3600.0, gt=0, description="A websocket is closed (1001) after this long.")
     ws_queue_limit: int = Field(256, gt=0, description="Undelivered events one websocket may fall behind by.")
+    gc_thaw_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Objects that survive a full garbage collection are frozen out of later ones (with 10,000 "
+        "websockets a full collection otherwise pauses them all for over a second); this often everything is "
+        "thawed and looked at once. 0: never freeze.",
+    )
     webhook_retry_s: list[float] = Field(
         default_factory=lambda: [float(s) for s in WEBHOOK_RETRY_LADDER_S],
         description="Seconds before each retry of a merchant webhook (before time_scale); WeChat's ~24 h ladder.",

@@ -16,6 +16,7 @@ from adapters.protocol import ChannelAdapter
 from adapters.registry import create_simulators, simulator_adapters
 from adapters.simcore.app import ChannelSimulator
 from gateway.config import Settings
+from gateway.gc_policy import SurvivorFreezer
 from gateway.persistence.db import create_engine, create_session_factory
 from gateway.realtime.service import TerminalEvents
 from gateway.services.cameras import CameraService
@@ -122,7 +123,11 @@ class Runtime:
         """The job worker (which resumes whatever was due when we stopped) and housekeeping."""
         self.worker.start()
         self.events.start()
-        self._background.append(asyncio.get_running_loop().create_task(self._maintenance(), name="maintenance"))
+        loop = asyncio.get_running_loop()
+        self._background.append(loop.create_task(self._maintenance(), name="maintenance"))
+        if self.settings.gc_thaw_interval_s > 0:
+            freezer = SurvivorFreezer(self.settings.gc_thaw_interval_s)
+            self._background.append(loop.create_task(freezer.run(), name="gc-freezer"))
 
     async def _maintenance(self) -> None:
         while True:

@@ -75,6 +75,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         auto_migrate=True,
         secret_key=SecretStr(secrets.token_urlsafe(16)),
         log_json=False,
+        gc_thaw_interval_s=0,  # frozen garbage from a thousand tests' gateways would pile up in this one process
     )
 
 
