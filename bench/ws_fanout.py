@@ -321,15 +321,16 @@ class Terminals:
                     await connection.send('{"type":"pong"}')
 
 
-def pauses_during(log: Path, start: float, end: float) -> list[float]:
-    """How long (ms) each collection that `log` records as starting between `start` and `end` took."""
+def pauses_during(log: Path, start: float, end: float) -> list[tuple[float, int]]:
+    """How long (ms) each collection that `log` records as starting between `start` and `end` took, and its
+    generation (2 is a full collection)."""
     if not log.exists():
         return []
     pauses = []
     for line in log.read_text().splitlines():
-        at, pause_ms, _generation = line.split()
+        at, pause_ms, generation = line.split()
         if start <= float(at) <= end:
-            pauses.append(float(pause_ms))
+            pauses.append((float(pause_ms), int(generation)))
     return pauses
 
 
@@ -442,8 +443,14 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> None:
         for name, log in (("A", work / "a.gc"), ("B", work / "b.gc")):
             if log.exists() or name == "A":
                 pauses = pauses_during(log, *window)
-                longest = f" (longest {max(pauses):.0f} ms)" if pauses else ""
-                print(f"  gateway {name}: {len(pauses)} garbage collections over {PAUSE_MS:.0f} ms meanwhile{longest}")
+                young = [pause_ms for pause_ms, generation in pauses if generation < 2]
+                full = [pause_ms for pause_ms, generation in pauses if generation == 2]
+                print(
+                    f"  gateway {name}: garbage collections over {PAUSE_MS:.0f} ms meanwhile: {len(young)} young"
+                    + (f" (longest {max(young):.0f} ms)" if young else "")
+                    + f", {len(full)} full"
+                    + (f" ({', '.join(f'{pause_ms:.0f} ms' for pause_ms in full)})" if full else "")
+                )
 
 
 @contextlib.contextmanager
