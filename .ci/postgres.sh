@@ -10,6 +10,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
 fi
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 PG_PORT=${PG_PORT:-55432}
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+while port_taken "$PG_PORT"; do  # e.g. a cluster left from sourcing this by hand: ours goes on the next port
+  echo "ci: 127.0.0.1:$PG_PORT is taken; trying $((PG_PORT + 1))" >&2
+  PG_PORT=$((PG_PORT + 1))
+done
 PG_DATA=$(mktemp -d /tmp/gateway-ci-pg.XXXXXX)
 as_root chown postgres "$PG_DATA"
 pg() { as_root runuser -u postgres -- "$@"; }
