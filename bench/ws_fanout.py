@@ -173,7 +173,7 @@ def record_collections(log: Path) -> None:
 
 
 def serve(port: int, write_plan: Path | None) -> None:
-    """One gateway process as `gateway serve` runs it (uvicorn's event loop, no access log), optionally writing."""
+    """One gateway process as `gateway serve` runs it (uvicorn's event loop, SERVER_OPTIONS), optionally writing."""
     import uvicorn
 
     from gateway.app import SERVER_OPTIONS, create_app
@@ -183,9 +183,7 @@ def serve(port: int, write_plan: Path | None) -> None:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, backlog=4096, **SERVER_OPTIONS
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, backlog=4096, **SERVER_OPTIONS)
     server = uvicorn.Server(config)
 
     async def serve_and_write() -> None:

@@ -22,9 +22,15 @@ from gateway.services.demo import ensure_demo_merchant
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-#: uvicorn options for serving the app. Terminal events are small JSON: per-message deflate would cost each
-#: websocket ~45 KiB of zlib state for little gain (half the memory of 10,000 idle terminals).
-SERVER_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False, "ws_ping_interval": None}
+#: uvicorn options for serving the app, wherever it is served. Terminal events are small JSON: per-message deflate
+#: would cost each websocket ~45 KiB of zlib state for little gain (half the memory of 10,000 idle terminals). No
+#: protocol pings: both websockets have their own liveness checks. Logging is configure_logging's, no access log.
+SERVER_OPTIONS: dict[str, Any] = {
+    "ws_per_message_deflate": False,
+    "ws_ping_interval": None,
+    "log_config": None,
+    "access_log": False,
+}
 
 DESCRIPTION = """\
 A QR-code aggregate payment gateway for WeChat Pay, Alipay and UnionPay.

@@ -97,14 +97,7 @@ def _serve(args: argparse.Namespace) -> None:
         overrides["dev_mode"] = True
     settings = Settings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        **SERVER_OPTIONS,
-    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **SERVER_OPTIONS)
 
 
 def _openapi(args: argparse.Namespace) -> None:

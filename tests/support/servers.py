@@ -11,6 +11,8 @@ from typing import Literal
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.app import SERVER_OPTIONS
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -23,9 +25,10 @@ def free_port() -> int:
 async def serve_app(
     app: ASGIApp, lifespan: Literal["auto", "on", "off"] = "on", port: int | None = None
 ) -> AsyncIterator[str]:
-    """Serve `app` on loopback (a free port unless given) inside the running loop; yields its base URL."""
+    """Serve `app` on loopback (a free port unless given) inside the running loop, with the options the gateway
+    is served with; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan, **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
