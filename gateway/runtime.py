@@ -22,7 +22,7 @@ from gateway.realtime.service import TerminalEvents
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
 from gateway.services.idempotency import IdempotencyStore
-from gateway.services.jobs import JobWorker
+from gateway.services.jobs import STOP_GRACE_S, JobWorker
 from gateway.services.merchants import MerchantService
 from gateway.services.orders import OrderQueries
 from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
@@ -62,7 +62,9 @@ class Runtime:
     worker: JobWorker
     events: TerminalEvents
     webhooks: WebhookService
-    _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _background: list[asyncio.Task[None]] = field(default_factory=list)  # cancelled on close
+    _maintenance_task: asyncio.Task[None] | None = None  # stopped between rounds on close
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -124,24 +126,29 @@ class Runtime:
         self.worker.start()
         self.events.start()
         loop = asyncio.get_running_loop()
-        self._background.append(loop.create_task(self._maintenance(), name="maintenance"))
+        self._maintenance_task = loop.create_task(self._maintenance(), name="maintenance")
         if self.settings.gc_thaw_interval_s > 0:
             freezer = SurvivorFreezer(self.settings.gc_thaw_interval_s)
             self._background.append(loop.create_task(freezer.run(), name="gc-freezer"))
 
     async def _maintenance(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.terminals.forget_old_nonces()
                 await self.idempotency.forget_older_than(timedelta(days=1))
             except Exception:
                 log.exception("maintenance round failed")
-            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), MAINTENANCE_INTERVAL_S)
 
     async def aclose(self) -> None:
         await self.worker.stop()
         self.cameras.close()
         await self.events.aclose()
+        self._stopping.set()
+        if self._maintenance_task is not None:  # its round finishes: a query cancelled mid-way outlives the engine
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._maintenance_task, STOP_GRACE_S)
         for task in self._background:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

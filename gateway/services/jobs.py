@@ -20,6 +20,8 @@ from gateway.persistence.tables import Job
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+#: How long stopping waits for the jobs in flight (a channel call, at most its timeout) before cancelling them.
+STOP_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class JobWorker:
         self._batch_size = batch_size
         self._owner = f"worker-{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def register(self, kind: str, handler: JobHandler) -> None:
@@ -77,11 +80,16 @@ class JobWorker:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="job-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Let the round in flight finish (cancelled after `grace_s`), then stop.
+
+        A round cut off mid-query leaves the query running in SQLite's thread with nobody waiting for it.
+        """
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, grace_s)
 
     async def run_due(self) -> int:
         """Claim and run every job due now; returns how many ran."""
@@ -90,7 +98,7 @@ class JobWorker:
         return len(jobs)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 ran = await self.run_due()
             except Exception:
@@ -98,8 +106,10 @@ class JobWorker:
                 ran = 0
             if ran >= self._batch_size:
                 continue  # more may be due
+            self._wake.clear()  # before looking: a wake-up that comes while we look is kept
+            if self._stopping:
+                break
             next_due = await self._seconds_to_next_due()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), min(self._poll_interval_s, next_due))
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import MAX_BODY_BYTES
+from gateway.runtime import Runtime
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
@@ -14,11 +17,17 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert ready.json() == {"status": "ok"}
 
 
-async def test_readiness_fails_when_the_database_is_gone(client: httpx.AsyncClient, runtime) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    runtime.engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    response = await client.get("/readyz")
+async def test_readiness_fails_when_the_database_is_gone(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real engine goes back before the app shuts down, so it is disposed: an engine left open
+    # finishes its SQLite thread after the event loop has closed, in some later test.
+    unreachable = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    monkeypatch.setattr(runtime, "engine", unreachable)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await unreachable.dispose()
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
 
