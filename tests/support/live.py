@@ -20,6 +20,9 @@ from tests.support.servers import free_port, serve_app
 
 #: Test timings: every follow-up delay is 5 % of the real one (WeChat reverses after 1.5 s instead of 30 s).
 TIME_SCALE = 0.05
+#: How long the gateway waits for a channel's answer, and how long a simulator "hangs" to outlast that.
+CHANNEL_TIMEOUT_S = 1.0
+HANG_S = 2.0
 
 
 @dataclass
@@ -56,7 +59,9 @@ async def live_gateway(settings: Settings, **overrides: Any) -> AsyncIterator[Li
             "host": "127.0.0.1",
             "port": port,
             "time_scale": TIME_SCALE,
-            "channel_timeout_s": 0.3,
+            # Well above the few hundred ms a full collection of the test process can pause the event loop for,
+            # so that only a simulated hang (HANG_S) times a channel call out.
+            "channel_timeout_s": CHANNEL_TIMEOUT_S,
             "micropay_wait_s": 3.0,
             **overrides,
         }
@@ -65,7 +70,7 @@ async def live_gateway(settings: Settings, **overrides: Any) -> AsyncIterator[Li
     runtime: Runtime = app.state.runtime
     for simulator in runtime.simulators.values():
         simulator.settings.bank.time_scale = TIME_SCALE
-        simulator.settings.hang_s = 0.6
+        simulator.settings.hang_s = HANG_S
     async with serve_app(app, port=port) as url, httpx.AsyncClient(timeout=10) as http:
         credentials = json.loads((live_settings.var_dir / "demo-credentials.json").read_text())
         terminal = TerminalClient(url, credentials["terminal_key_id"], credentials["terminal_secret"], http)
