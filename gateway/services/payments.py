@@ -31,7 +31,7 @@ from gateway.domain.errors import Conflict, InvalidInput
 from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
 from gateway.domain.money import validate_amount
 from gateway.domain.orders import OrderKind, OrderStatus
-from gateway.persistence.tables import Order, OrderTransition, UsedPaymentCode
+from gateway.persistence.tables import Order, OrderTransition, Terminal, UsedPaymentCode
 from gateway.services import jobs
 from gateway.services.jobs import ClaimedJob
 from gateway.services.terminals import TerminalContext, require_operator_if_needed
@@ -154,7 +154,7 @@ class PaymentService:
         try:
             async with self._sessions.begin() as session:
                 await self._refuse_duplicates(session, terminal.merchant_id, request, code_hash, now)
-                await self._check_daily_limit(session, terminal, request.amount_fen, now)
+                await self.check_daily_limit(session, terminal, request.amount_fen, now)
                 session.add(order)
                 session.add(UsedPaymentCode(code_hash=code_hash, order_id=order.id, used_at=now))
                 # Written with the order: if we die during the channel call, the worker takes over from here.
@@ -184,11 +184,17 @@ class PaymentService:
             await session.delete(await session.get(UsedPaymentCode, code_hash))
             await session.flush()
 
-    async def _check_daily_limit(
+    async def check_daily_limit(
         self, session: AsyncSession, terminal: TerminalContext, amount_fen: int, now: datetime
     ) -> None:
+        """The terminal's daily cap, in the caller's transaction (which then writes the order), for every kind.
+
+        The terminal's row is locked first, so concurrent payments of one terminal are counted one after the other
+        (on PostgreSQL; SQLite runs one write transaction at a time anyway).
+        """
         if terminal.daily_limit_fen is None:
             return
+        await session.execute(select(Terminal.id).where(Terminal.id == terminal.terminal_id).with_for_update())
         offset = timedelta(hours=self._settings.business_utc_offset_hours)
         day_start = datetime.combine((now + offset).date(), datetime.min.time(), UTC) - offset
         taken = await session.scalar(
@@ -202,12 +208,6 @@ class PaymentService:
             raise InvalidInput(
                 f"this terminal takes at most {terminal.daily_limit_fen} fen a day", code="over_daily_limit"
             )
-
-    async def check_daily_limit(
-        self, session: AsyncSession, terminal: TerminalContext, amount_fen: int, now: datetime
-    ) -> None:
-        """The terminal's daily cap in the caller's transaction, for the other payment kinds (C-scan-B) too."""
-        await self._check_daily_limit(session, terminal, amount_fen, now)
 
     async def _charge(self, order: Order, auth_code: str) -> Order | None:
         """Send the charge; returns the order if the answer made it final."""

@@ -196,6 +196,23 @@ async def test_a_nonce_is_accepted_once(live: LiveGateway) -> None:
     assert charges(live, "wechat") == 1
 
 
+async def test_concurrent_payments_never_pass_the_daily_limit(live: LiveGateway) -> None:
+    from sqlalchemy import update
+
+    from gateway.persistence.tables import Terminal
+
+    async with live.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Terminal).where(Terminal.id == live.credentials["terminal_id"]).values(daily_limit_fen=500)
+        )
+    codes = [await live.payment_code("wechat") for _ in range(10)]
+    responses = await asyncio.gather(*(live.terminal.micropay(100, out_trade_no(), code) for code in codes))
+    assert sorted(response.status_code for response in responses) == [200] * 5 + [422] * 5
+    refused = [response.json()["code"] for response in responses if response.status_code == 422]
+    assert refused == ["over_daily_limit"] * 5
+    assert charges(live, "wechat") == 5
+
+
 async def test_terminal_limits_and_operator_rule(live: LiveGateway) -> None:
     from sqlalchemy import update
 
