@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,52 +56,55 @@ async def wait_ready(url: str) -> None:
 
 #: What a load loop counts for a request whose connection failed (an error, not a crash of the benchmark).
 NO_ANSWER = 599
+#: The gateway shed the request at once (503 busy): counted apart from errors.
+BUSY = 503
 
 Send = Callable[[int], Awaitable[int]]
 
 
-async def open_loop(send: Send, rate: float, duration: float) -> tuple[float, list[float], int]:
-    """Requests at a fixed rate whatever the answers; returns (achieved/s, latencies ms, errors)."""
-    latencies: list[float] = []
-    errors = 0
-    total = int(rate * duration)
-    start = time.perf_counter()
+@dataclass
+class LoadRun:
+    """What a load loop saw: each answer's status and latency (ms), over how long."""
 
-    async def one(index: int) -> None:
-        nonlocal errors
+    elapsed_s: float = 0.0
+    answers: list[tuple[int, float]] = field(default_factory=list)
+
+    async def timed(self, send: Send, index: int) -> None:
         began = time.perf_counter()
         status = await send(index)
-        latencies.append((time.perf_counter() - began) * 1000)
-        errors += status != 200
+        self.answers.append((status, (time.perf_counter() - began) * 1000))
 
+
+async def open_loop(send: Send, rate: float, duration: float) -> LoadRun:
+    """Requests at a fixed rate whatever the answers."""
+    run = LoadRun()
+    total = int(rate * duration)
+    start = time.perf_counter()
     tasks = []
     for index in range(total):
         delay = start + index / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index)))
+        tasks.append(asyncio.create_task(run.timed(send, index)))
     await asyncio.gather(*tasks)
-    return total / (time.perf_counter() - start), latencies, errors
+    run.elapsed_s = time.perf_counter() - start
+    return run
 
 
-async def closed_loop(send: Send, concurrency: int, duration: float) -> tuple[float, list[float], int]:
-    """As fast as `concurrency` clients can go; returns (achieved/s, latencies ms, errors)."""
-    latencies: list[float] = []
-    errors = 0
+async def closed_loop(send: Send, concurrency: int, duration: float) -> LoadRun:
+    """As fast as `concurrency` clients can go."""
+    run = LoadRun()
     counter = iter(range(10**9))
     stop = time.perf_counter() + duration
     start = time.perf_counter()
 
     async def client() -> None:
-        nonlocal errors
         while time.perf_counter() < stop:
-            began = time.perf_counter()
-            status = await send(next(counter))
-            latencies.append((time.perf_counter() - began) * 1000)
-            errors += status != 200
+            await run.timed(send, next(counter))
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return len(latencies) / (time.perf_counter() - start), latencies, errors
+    run.elapsed_s = time.perf_counter() - start
+    return run
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -108,17 +112,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def report(label: str, achieved: float, latencies: list[float], errors: int) -> dict[str, float]:
+def report(label: str, run: LoadRun) -> dict[str, float]:
+    """Served (200) per second and their latency; "busy" (503, shed at once) and other answers counted apart."""
+    served = [latency for status, latency in run.answers if status == 200]
+    busy = sum(1 for status, _ in run.answers if status == BUSY)
+    errors = len(run.answers) - len(served) - busy
     row = {
-        "per_s": round(achieved, 1),
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else float("nan"),
-        "p95_ms": round(percentile(latencies, 0.95), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "per_s": round(len(served) / run.elapsed_s, 1) if run.elapsed_s else float("nan"),
+        "p50_ms": round(statistics.median(served), 2) if served else float("nan"),
+        "p95_ms": round(percentile(served, 0.95), 2),
+        "p99_ms": round(percentile(served, 0.99), 2),
+        "busy": busy,
         "errors": errors,
     }
     print(
         f"{label:<34} {row['per_s']:>8.1f}/s  p50 {row['p50_ms']:>7.2f} ms  p95 {row['p95_ms']:>7.2f} ms  "
-        f"p99 {row['p99_ms']:>7.2f} ms  errors {errors}",
+        f"p99 {row['p99_ms']:>7.2f} ms  busy {busy}  errors {errors}",
         flush=True,
     )
     return row
@@ -176,13 +185,13 @@ async def against_bare(
     """The gateway at each offered rate and flat out, then the bare endpoint flat out as the ceiling."""
     results: dict[str, dict[str, float]] = {}
     for rate in rates:
-        results[f"gateway@{rate:g}/s"] = report(f"gateway, offered {rate:g}/s", *await open_loop(send, rate, duration))
+        results[f"gateway@{rate:g}/s"] = report(f"gateway, offered {rate:g}/s", await open_loop(send, rate, duration))
     results["gateway max"] = report(
-        f"gateway, closed loop x{concurrency}", *await closed_loop(send, concurrency, duration)
+        f"gateway, closed loop x{concurrency}", await closed_loop(send, concurrency, duration)
     )
     await closed_loop(bare, 8, 1)  # warm-up
     results["bare max"] = report(
-        f"bare FastAPI, closed loop x{concurrency}", *await closed_loop(bare, concurrency, duration)
+        f"bare FastAPI, closed loop x{concurrency}", await closed_loop(bare, concurrency, duration)
     )
     return results
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         description="Per channel: query delays, deadline and reverse retry (seconds, before time_scale).",
     )
     micropay_wait_s: float = Field(3.0, ge=0, description="How long POST /v1/payments/micropay waits for a result.")
+    micropay_max_in_flight: int = Field(
+        64, gt=0, description="Micropay requests this instance works on at once; the next is 503 busy at once."
+    )
     channel_timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of every channel call.")
     channel_base_urls: dict[Channel, str] = Field(
         default_factory=dict, description="Channel simulators elsewhere; default in dev mode: mounted under /sim/."

@@ -19,6 +19,7 @@ from gateway.config import Settings
 from gateway.gc_policy import SurvivorFreezer
 from gateway.persistence.db import create_engine, create_session_factory
 from gateway.realtime.service import TerminalEvents
+from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
 from gateway.services.idempotency import IdempotencyStore
@@ -62,6 +63,7 @@ class Runtime:
     worker: JobWorker
     events: TerminalEvents
     webhooks: WebhookService
+    micropay_admission: Admission
     _background: list[asyncio.Task[None]] = field(default_factory=list)  # cancelled on close
     _maintenance_task: asyncio.Task[None] | None = None  # stopped between rounds on close
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -119,6 +121,7 @@ class Runtime:
             worker=worker,
             events=events,
             webhooks=webhooks,
+            micropay_admission=Admission(settings.micropay_max_in_flight, "payments"),
         )
 
     def start_background(self) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import RuntimeDep, TerminalDep
@@ -38,6 +39,12 @@ def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResp
     return JSONResponse(response.body, status_code=response.status, headers=headers)
 
 
+async def micropay_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
+    """One of the instance's micropay slots for the whole request, taken before anything else (503 if none is free)."""
+    with runtime.micropay_admission.admit():
+        yield
+
+
 @router.post(
     "/v1/payments/micropay",
     operation_id="micropay",
@@ -45,8 +52,9 @@ def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResp
     response_model=PaymentOut,
     responses={
         PENDING: {"model": PaymentOut, "description": "Still PAYING: the result follows as an event"},
-        **problem_responses(403, 409),
+        **problem_responses(403, 409, 503),
     },
+    dependencies=[Depends(micropay_slot)],
 )
 async def micropay(
     body: MicropayIn,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from gateway.domain.errors import Busy, Conflict, DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -26,6 +26,7 @@ _STATUS_BY_KIND: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (Unauthenticated, 401),
     (Forbidden, 403),
+    (Busy, 503),
 )
 
 
@@ -109,6 +110,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def domain_error(_request: Request, exc: DomainError) -> JSONResponse:
         status = next((code for kind, code in _STATUS_BY_KIND if isinstance(exc, kind)), 400)
         headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
+        if isinstance(exc, Busy):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         return problem_response(status, exc.code, exc.detail, exc.title, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -67,3 +67,14 @@ class InvalidTransition(Conflict):
     """The order cannot move from its state to the one asked for."""
 
     code = "invalid_transition"
+
+
+class Busy(DomainError):
+    """This instance has as much of this work in flight as it takes; nothing was done, retry shortly."""
+
+    code = "busy"
+    title = "Busy, retry shortly"
+
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

@@ -14,7 +14,8 @@ import pytest
 
 from adapters.simcore.faults import Fault
 from gateway.client import signed_headers
-from tests.support.live import LiveGateway
+from gateway.config import Settings
+from tests.support.live import LiveGateway, live_gateway
 from tests.support.simcontrol import eventually
 
 
@@ -211,6 +212,25 @@ async def test_concurrent_payments_never_pass_the_daily_limit(live: LiveGateway)
     refused = [response.json()["code"] for response in responses if response.status_code == 422]
     assert refused == ["over_daily_limit"] * 5
     assert charges(live, "wechat") == 5
+
+
+async def test_past_the_in_flight_bound_a_payment_is_refused_at_once_and_nothing_is_written(
+    settings: Settings,
+) -> None:
+    async with live_gateway(settings, micropay_max_in_flight=1) as live:
+        hanging_code = await live.payment_code("wechat", Fault.HTTP_TIMEOUT)  # the channel answers too late
+        first = asyncio.create_task(live.terminal.micropay(100, out_trade_no(), hanging_code))
+        await eventually(lambda: live.runtime.micropay_admission.in_flight == 1)
+        number, code = out_trade_no(), await live.payment_code("wechat")
+        busy = await live.terminal.micropay(100, number, code)
+        assert busy.status_code == 503, busy.text
+        assert busy.json()["code"] == "busy" and busy.headers["retry-after"] == "1"
+        assert busy.headers["content-type"] == "application/problem+json"
+        assert (await first).status_code in (200, 202)
+        assert live.runtime.micropay_admission.in_flight == 0
+        retry = await live.terminal.micropay(100, number, code)  # same number and code: nothing was kept
+        assert retry.status_code == 200 and retry.json()["status"] == "PAID", retry.text
+        assert charges(live, "wechat") == 2
 
 
 async def test_terminal_limits_and_operator_rule(live: LiveGateway) -> None:
