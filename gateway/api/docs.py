@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/docs-assets"
+SCHEMA_URL = "/openapi.json"  # FastAPI's default, which the app keeps
 
 
 def install_docs(app: FastAPI) -> None:
@@ -25,7 +26,7 @@ def install_docs(app: FastAPI) -> None:
 async def swagger_ui(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
     return get_swagger_ui_html(
-        openapi_url=app.openapi_url or "/openapi.json",
+        openapi_url=SCHEMA_URL,
         title=f"{app.title} - Swagger UI",
         swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS}/swagger-ui.css",
@@ -35,10 +36,6 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 
 async def redoc(request: Request) -> HTMLResponse:
-    app: FastAPI = request.app
-    return get_redoc_html(
-        openapi_url=app.openapi_url or "/openapi.json",
-        title=f"{app.title} - ReDoc",
-        redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-        redoc_favicon_url=f"{ASSETS}/favicon.png",
-    )
+    script, icon = f"{ASSETS}/redoc.standalone.js", f"{ASSETS}/favicon.png"
+    title = f"{request.app.title} - ReDoc"
+    return get_redoc_html(openapi_url=SCHEMA_URL, title=title, redoc_js_url=script, redoc_favicon_url=icon)
