@@ -19,7 +19,9 @@ from gateway.persistence.tables import Job
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
+#: How long a claimed job stays a worker's after its last renewal. A running job is renewed every third of it,
+#: so a job of a worker that died is taken over within this time (and a long channel call keeps its job).
+LEASE = timedelta(seconds=15)
 #: How long stopping waits for the jobs in flight (a channel call, at most its timeout) before cancelling them.
 STOP_GRACE_S = 10.0
 
@@ -60,8 +62,10 @@ class JobWorker:
         sessions: async_sessionmaker[AsyncSession],
         poll_interval_s: float = 0.5,
         batch_size: int = 32,
+        lease: timedelta = LEASE,
     ) -> None:
         self._sessions = sessions
+        self._lease = lease
         self._handlers: dict[str, JobHandler] = {}
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
@@ -126,31 +130,56 @@ class JobWorker:
             rows = await session.execute(
                 update(Job)
                 .where(Job.id.in_(due.scalar_subquery()))
-                .values(lease_owner=self._owner, lease_until=now + LEASE)
+                .values(lease_owner=self._owner, lease_until=now + self._lease)
                 .returning(Job.id, Job.kind, Job.order_id, Job.attempts)
             )
             return [ClaimedJob(*row) for row in rows.all()]
 
     async def _run_one(self, job: ClaimedJob) -> None:
         handler = self._handlers.get(job.kind)
+        finished = asyncio.Event()
+        renewing = asyncio.create_task(self._renew_lease(job, finished), name=f"lease-{job.id}")
         try:
             if handler is None:
                 raise LookupError(f"no handler for job kind {job.kind}")
             await handler(job)
         except Exception as exc:
-            log.exception("job %s (%s for %s) failed", job.id, job.kind, job.order_id)
-            async with self._sessions.begin() as session:
-                await session.execute(
-                    update(Job)
-                    .where(Job.id == job.id, Job.lease_owner == self._owner)
-                    .values(
-                        lease_owner=None,
-                        lease_until=None,
-                        due_at=datetime.now(UTC) + timedelta(seconds=min(2 ** min(job.attempts, 8), 300)),
-                        attempts=job.attempts + 1,
-                        last_error=f"{type(exc).__name__}: {exc}"[:256],
+            await self._retry_later(job, exc)
+        finally:
+            finished.set()
+            await renewing
+
+    async def _renew_lease(self, job: ClaimedJob, finished: asyncio.Event) -> None:
+        """Push the job's lease on until it has finished; between queries, never cancelled in the middle of one."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), self._lease.total_seconds() / 3)
+                return
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id == job.id, Job.lease_owner == self._owner)
+                        .values(lease_until=datetime.now(UTC) + self._lease)
                     )
+            except Exception:
+                log.warning("could not renew the lease of job %s; retrying", job.id, exc_info=True)
+
+    async def _retry_later(self, job: ClaimedJob, exc: Exception) -> None:
+        """A handler failed: release the job and run it again after a backoff."""
+        log.error("job %s (%s for %s) failed", job.id, job.kind, job.order_id, exc_info=exc)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.lease_owner == self._owner)
+                .values(
+                    lease_owner=None,
+                    lease_until=None,
+                    due_at=datetime.now(UTC) + timedelta(seconds=min(2 ** min(job.attempts, 8), 300)),
+                    attempts=job.attempts + 1,
+                    last_error=f"{type(exc).__name__}: {exc}"[:256],
                 )
+            )
 
     async def _seconds_to_next_due(self) -> float:
         async with self._sessions() as session:

@@ -1,17 +1,20 @@
-"""The job worker: a due job runs, and stopping lets the job in flight finish (or cancels it after the grace)."""
+"""The job worker: stopping lets the job in flight finish (or cancels it after the grace); leases and take-over."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gateway.runtime import Runtime
 from gateway.services import jobs
 from gateway.services.jobs import ClaimedJob, JobWorker
 from tests.support.factories import insert_order, make_merchant
+from tests.support.simcontrol import eventually
 
 
-async def worker_in_a_slow_job(runtime: Runtime) -> tuple[JobWorker, asyncio.Event, list[str]]:
+async def worker_in_a_slow_job(
+    runtime: Runtime, lease: timedelta = jobs.LEASE
+) -> tuple[JobWorker, asyncio.Event, list[str]]:
     """A worker of our own (the runtime's is stopped) that has started a job which waits for `release`."""
     await runtime.worker.stop()
     order = await insert_order(runtime, await make_merchant(runtime))
@@ -22,7 +25,7 @@ async def worker_in_a_slow_job(runtime: Runtime) -> tuple[JobWorker, asyncio.Eve
         await release.wait()
         finished.append(job.order_id)
 
-    worker = JobWorker(runtime.sessions, poll_interval_s=0.05)
+    worker = JobWorker(runtime.sessions, poll_interval_s=0.05, lease=lease)
     worker.register("slow", slow)
     async with runtime.sessions.begin() as session:
         await jobs.schedule(session, "slow", order.id, datetime.now(UTC))
@@ -45,3 +48,37 @@ async def test_a_job_that_outlasts_the_grace_is_cancelled(runtime: Runtime) -> N
     worker, _release, finished = await worker_in_a_slow_job(runtime)
     await worker.stop(grace_s=0.05)
     assert finished == []
+
+
+def rival_worker(runtime: Runtime, lease: timedelta) -> tuple[JobWorker, list[str]]:
+    """A second worker (another instance) that would run the same kind of job."""
+    taken: list[str] = []
+
+    async def take(job: ClaimedJob) -> None:
+        taken.append(job.order_id)
+
+    rival = JobWorker(runtime.sessions, lease=lease)
+    rival.register("slow", take)
+    return rival, taken
+
+
+async def test_a_running_job_keeps_its_lease(runtime: Runtime) -> None:
+    lease = timedelta(seconds=1)
+    worker, release, finished = await worker_in_a_slow_job(runtime, lease)
+    rival, taken = rival_worker(runtime, lease)
+    for _ in range(50):  # 2.5 leases long: only renewals keep the job from the rival
+        await rival.run_due()
+        await asyncio.sleep(0.05)
+    release.set()
+    await worker.stop()
+    assert taken == [] and len(finished) == 1
+
+
+async def test_the_job_of_a_worker_that_died_is_taken_over_when_its_lease_runs_out(runtime: Runtime) -> None:
+    lease = timedelta(seconds=1)
+    worker, _release, finished = await worker_in_a_slow_job(runtime, lease)
+    await worker.stop(grace_s=0.01)  # the job is cut off: nobody renews or releases its lease
+    rival, taken = rival_worker(runtime, lease)
+    assert await rival.run_due() == 0, "taken over while the lease still held"
+    await eventually(rival.run_due)
+    assert len(taken) == 1 and finished == []
