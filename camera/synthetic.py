@@ -100,9 +100,22 @@ _WALLET_HEADER_BGR = {
 }
 
 
+@dataclass(frozen=True)
+class Screen:
+    """A rendered phone and where its codes are on it (x, y, width, height of the modules, quiet zone excluded)."""
+
+    image: np.ndarray
+    barcode_box: tuple[float, float, float, float] | None
+    qr_box: tuple[float, float, float, float] | None
+
+
 def render_phone(rng: random.Random, code: str | None, qr_text: str | None, wallet: Wallet) -> np.ndarray:
     """A phone (bezel + screen, BGR, portrait) showing a wallet's pay screen: Code128 on top, QR below."""
-    scale = 4  # pixels per millimetre: enough resolution that the later warp does the degrading
+    return render_screen(rng, code, qr_text, wallet).image
+
+
+def render_screen(rng: random.Random, code: str | None, qr_text: str | None, wallet: Wallet, scale: int = 4) -> Screen:
+    """`render_phone` at `scale` pixels per millimetre, with the codes' boxes (close-ups zoom into them)."""
     width, height = int(_PHONE_MM[0] * scale), int(_PHONE_MM[1] * scale)
     phone = np.zeros((height, width, 3), np.uint8)
     phone[:] = rng.choice(((20, 20, 20), (45, 45, 50), (200, 200, 205)))
@@ -114,28 +127,43 @@ def render_phone(rng: random.Random, code: str | None, qr_text: str | None, wall
     card = screen[card_top : screen_h - card_margin, card_margin : screen_w - card_margin]
     card[:] = (250, 250, 250)
     card_h, card_w = card.shape[:2]
-    cv2.putText(screen, "Pay", (card_margin, card_top - 12), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+    origin_x, origin_y = bezel + card_margin, bezel + card_top  # the card's corner in phone pixels
+    text_scale = scale / 4
+    cv2.putText(
+        screen,
+        "Pay",
+        (card_margin, card_top - int(12 * text_scale)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        1.2 * text_scale,
+        (255, 255, 255),
+        max(1, int(2 * text_scale)),
+    )
+    barcode_box = qr_box = None
     if code is not None:
         bar_w, bar_h = int(card_w * 0.86), int(card_w * 0.22)
         bar_x, bar_y = (card_w - bar_w) // 2, int(card_h * 0.06)
-        bars = _modules_to_pixels(code128_modules(code), bar_w, bar_h)
+        modules = code128_modules(code)
+        bars = _modules_to_pixels(modules, bar_w, bar_h)
         card[bar_y : bar_y + bar_h, bar_x : bar_x + bar_w] = bars[..., np.newaxis]
+        quiet = bar_w * _CODE128_QUIET_MODULES / len(modules)
+        barcode_box = (origin_x + bar_x + quiet, float(origin_y + bar_y), bar_w - 2 * quiet, float(bar_h))
         cv2.putText(
             card,
             f"{code[:4]} **** Tap to view",
-            (bar_x, bar_y + bar_h + 28),
+            (bar_x, bar_y + bar_h + int(28 * text_scale)),
             cv2.FONT_HERSHEY_SIMPLEX,
-            0.7,
+            0.7 * text_scale,
             (90, 90, 90),
-            2,
+            max(1, int(2 * text_scale)),
         )
     if qr_text is not None:
         qr_w = int(card_w * 0.62)
         qr_x, qr_y = (card_w - qr_w) // 2, int(card_h * 0.36)
-        card[qr_y : qr_y + qr_w, qr_x : qr_x + qr_w] = _modules_to_pixels(qr_modules(qr_text), qr_w, qr_w)[
-            ..., np.newaxis
-        ]
-    return phone
+        modules = qr_modules(qr_text)
+        card[qr_y : qr_y + qr_w, qr_x : qr_x + qr_w] = _modules_to_pixels(modules, qr_w, qr_w)[..., np.newaxis]
+        quiet = qr_w * 4 / len(modules)
+        qr_box = (origin_x + qr_x + quiet, origin_y + qr_y + quiet, qr_w - 2 * quiet, qr_w - 2 * quiet)
+    return Screen(phone, barcode_box, qr_box)
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -176,35 +204,84 @@ def place(
     projected = _FOCAL_PX * rotated[:, :2] / rotated[:, 2:3]
     span = projected.max(axis=0) - projected.min(axis=0)
     # Keep the whole phone in the frame: the operator holds it up to the camera, not half outside it.
-    slack_x = max(0.0, (FRAME_WIDTH - span[0]) / 2 - 10)
-    slack_y = max(0.0, (FRAME_HEIGHT - span[1]) / 2 - 10)
+    frame_h, frame_w = scene.shape[:2]
+    slack_x = max(0.0, (frame_w - span[0]) / 2 - 10)
+    slack_y = max(0.0, (frame_h - span[1]) / 2 - 10)
     if offset_px is None:
         offset_px = (rng.uniform(-slack_x, slack_x), rng.uniform(-slack_y, slack_y))
-    centre = np.array([FRAME_WIDTH / 2 + offset_px[0], FRAME_HEIGHT / 2 + offset_px[1]])
+    centre = np.array([frame_w / 2 + offset_px[0], frame_h / 2 + offset_px[1]])
     target = (projected - (projected.max(axis=0) + projected.min(axis=0)) / 2 + centre).astype(np.float32)
     h, w = phone.shape[:2]
     source = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    homography = cv2.getPerspectiveTransform(source, target)
+    _warp_onto(scene, phone, cv2.getPerspectiveTransform(source, target))
+
+
+def _warp_onto(scene: np.ndarray, image: np.ndarray, homography: np.ndarray) -> None:
+    """Draw `image` into `scene` (in place) through `homography`, with anti-aliased edges."""
+    h, w = image.shape[:2]
     size = (scene.shape[1], scene.shape[0])
-    warped = cv2.warpPerspective(phone, homography, size, flags=cv2.INTER_AREA)
+    warped = cv2.warpPerspective(image, homography, size, flags=cv2.INTER_AREA)
     coverage = cv2.warpPerspective(np.full((h, w), 255, np.uint8), homography, size, flags=cv2.INTER_LINEAR)
     alpha = (coverage.astype(np.float32) / 255.0)[..., np.newaxis]
     scene[:] = (warped * alpha + scene * (1 - alpha)).astype(np.uint8)
+
+
+def close_up(scene: np.ndarray, screen: Screen, target: str, rng: random.Random) -> None:
+    """Draw the phone so close that one code fills most of the frame, an edge of the frame inside its quiet zone.
+
+    `target` is "qr" (the QR spans 60-100% of the frame's height) or "barcode" (80-100% of its width).
+    """
+    frame_h, frame_w = scene.shape[:2]
+    box = screen.qr_box if target == "qr" else screen.barcode_box
+    if box is None:
+        raise ValueError(f"the screen shows no {target}")
+    x, y, w, h = box
+    if target == "qr":
+        side = rng.uniform(0.6, 1.0) * frame_h
+        size, module = (side, side), side / 21  # a version-1 QR: 21 modules
+    else:
+        width = rng.uniform(0.8, 1.0) * frame_w
+        size, module = (width, width * h / w), width / 134  # about 134 modules between the quiet zones
+    angle = math.radians(rng.uniform(-4, 4))
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * np.array(size) / 2
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    corners = half @ rotation.T + np.array([[rng.uniform(-0.02, 0.02) * size[0] for _ in range(2)] for _ in range(4)])
+    # Shrink what does not fit (a tilted code as tall as the frame), then touch a random edge: the quiet
+    # zone on that side lies (mostly) outside the frame.
+    span = corners.max(axis=0) - corners.min(axis=0)
+    corners *= min(1.0, frame_w / span[0], frame_h / span[1])
+    low, high = corners.min(axis=0), corners.max(axis=0)
+    shift = np.array([rng.uniform(-low[0], frame_w - high[0]), rng.uniform(-low[1], frame_h - high[1])])
+    edge = rng.choice(("top", "bottom") if target == "qr" else ("left", "right"))
+    gap = rng.uniform(0, module)
+    if edge == "top":
+        shift[1] = -low[1] + gap
+    elif edge == "bottom":
+        shift[1] = frame_h - high[1] - gap
+    elif edge == "left":
+        shift[0] = -low[0] + gap
+    else:
+        shift[0] = frame_w - high[0] - gap
+    source = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+    _warp_onto(scene, screen.image, cv2.getPerspectiveTransform(source, (corners + shift).astype(np.float32)))
 
 
 _RECEIPT_TEXT = "PAY TOTAL QTY PRICE CASH CARD THANK YOU MILK BREAD RICE TEA 12.50 38.00 VAT NO. 0042"
 _WORDS = _RECEIPT_TEXT.split()
 
 
-def clutter_scene(rng: random.Random, busy: bool = False) -> np.ndarray:
-    """A shop-counter-like background: gradient, shapes, stripes, printed text, sensor texture."""
+def clutter_scene(
+    rng: random.Random, busy: bool = False, size: tuple[int, int] = (FRAME_WIDTH, FRAME_HEIGHT)
+) -> np.ndarray:
+    """A shop-counter-like background (`size` is width, height): gradient, shapes, stripes, text, sensor texture."""
+    frame_w, frame_h = size
     nprng = np.random.default_rng(rng.getrandbits(32))
     low, high = np.array([rng.randint(30, 140) for _ in range(3)]), np.array([rng.randint(100, 230) for _ in range(3)])
-    ramp = np.linspace(0, 1, FRAME_WIDTH, dtype=np.float32)[np.newaxis, :, np.newaxis]
-    scene = (low + (high - low) * ramp).repeat(FRAME_HEIGHT, axis=0).astype(np.uint8)
+    ramp = np.linspace(0, 1, frame_w, dtype=np.float32)[np.newaxis, :, np.newaxis]
+    scene = (low + (high - low) * ramp).repeat(frame_h, axis=0).astype(np.uint8)
     for _ in range(rng.randint(6, 14) * (2 if busy else 1)):
         colour = tuple(rng.randint(0, 255) for _ in range(3))
-        x, y = rng.randint(0, FRAME_WIDTH), rng.randint(0, FRAME_HEIGHT)
+        x, y = rng.randint(0, frame_w), rng.randint(0, frame_h)
         if rng.random() < 0.5:
             cv2.rectangle(scene, (x, y), (x + rng.randint(20, 300), y + rng.randint(20, 200)), colour, -1)
         else:
@@ -221,7 +298,7 @@ def clutter_scene(rng: random.Random, busy: bool = False) -> np.ndarray:
             position += stripe
     for _ in range(rng.randint(3, 8) * (4 if busy else 1)):
         text = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 5)))
-        origin = (rng.randint(0, FRAME_WIDTH - 100), rng.randint(20, FRAME_HEIGHT))
+        origin = (rng.randint(0, frame_w - 100), rng.randint(20, frame_h))
         shade = rng.randint(0, 60) if rng.random() < 0.7 else rng.randint(200, 255)
         cv2.putText(
             scene, text, origin, cv2.FONT_HERSHEY_SIMPLEX, rng.uniform(0.4, 1.4), (shade,) * 3, rng.randint(1, 3)
@@ -246,7 +323,7 @@ def _glare(image: np.ndarray, rng: random.Random) -> np.ndarray:
     """Specular reflection off the phone glass: a bright, soft, partly saturating blob near the centre."""
     spot = np.zeros(image.shape[:2], np.float32)
     ys, xs = np.nonzero(image.max(axis=2) > 235)  # the bright screen is where a reflection shows
-    cx, cy = (int(np.median(xs)), int(np.median(ys))) if len(xs) else (FRAME_WIDTH // 2, FRAME_HEIGHT // 2)
+    cx, cy = (int(np.median(xs)), int(np.median(ys))) if len(xs) else (image.shape[1] // 2, image.shape[0] // 2)
     spread = max(20, int(math.sqrt(len(xs)) * 0.25))
     centre = (cx + rng.randint(-spread, spread), cy + rng.randint(-spread, spread))
     axes = (rng.randint(spread // 2, spread), rng.randint(spread // 3, spread * 2 // 3))
@@ -259,7 +336,9 @@ def _glare(image: np.ndarray, rng: random.Random) -> np.ndarray:
 @dataclass(frozen=True)
 class Sample:
     jpeg: bytes  # the frame as the camera would deliver it, compression artefacts included
-    expected: str  # the payment code a decoder should report; empty when the frame holds none
+    # What a decoder should report: the payment code, or the text of another code (a URL) that must never
+    # be charged; empty when the frame holds nothing to read.
+    expected: str
 
     def image(self) -> np.ndarray:
         return np.asarray(cv2.imdecode(np.frombuffer(self.jpeg, np.uint8), cv2.IMREAD_COLOR))
@@ -267,15 +346,22 @@ class Sample:
 
 @dataclass(frozen=True)
 class Category:
-    """One kind of frame: how the phone is posed and which degradation the camera adds."""
+    """One kind of frame: how the phone is posed and which degradation the camera adds.
+
+    `view` is "phone" (posed in the scene), "qr_closeup" or "barcode_closeup" (one code fills the frame);
+    a camera of `frame_size` (width, height) sees the scene rendered at `downscale` times that size.
+    """
 
     name: str
     pose: Callable[[random.Random], Pose]
     degrade: Callable[[np.ndarray, random.Random, np.random.Generator], np.ndarray] = field(
         default=lambda image, rng, nprng: image
     )
-    content: str = "payment"  # payment | empty | busy | distractor
+    content: str = "payment"  # payment | url | empty | busy | distractor
     jpeg_quality: tuple[int, int] = (75, 92)
+    view: str = "phone"
+    frame_size: tuple[int, int] = (FRAME_WIDTH, FRAME_HEIGHT)
+    downscale: int = 1
 
 
 def _handheld(rng: random.Random) -> Pose:
@@ -290,6 +376,37 @@ def _darken(image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -
 def _flatten_contrast(image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
     floor, span = rng.uniform(70, 150), rng.uniform(16, 28)
     return (floor + image.astype(np.float32) * span / 255.0).astype(np.uint8)
+
+
+def _screen_photo(image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+    """A phone screen filmed by a camera: moire fringes (its pixel grid beating with the sensor's) and the
+    dark bands of a display refreshing while a rolling shutter reads the rows.
+    """
+    h, w = image.shape[:2]
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    along = cols * math.cos(angle) + rows * math.sin(angle)
+    across = -cols * math.sin(angle) + rows * math.cos(angle)
+    fringes = np.cos(2 * math.pi * along / rng.uniform(2.5, 4.5)) * np.cos(2 * math.pi * across / rng.uniform(25, 70))
+    gain = 1.0 + rng.uniform(0.08, 0.16) * fringes
+    band_period, band_depth = rng.uniform(90, 260), rng.uniform(0.2, 0.4)
+    bands = 0.5 + 0.5 * np.sin(2 * math.pi * rows / band_period + rng.uniform(0, 2 * math.pi))
+    gain *= 1.0 - band_depth * bands**3
+    return np.clip(image.astype(np.float32) * gain[..., np.newaxis], 0, 255).astype(np.uint8)
+
+
+def _webcam(image: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
+    """A cheap 640x480 webcam: soft lens, strong sensor noise."""
+    return _add_noise(cv2.GaussianBlur(image, (0, 0), rng.uniform(0.4, 0.8)), rng.uniform(3, 7), nprng)
+
+
+def _defocus(sigma: tuple[float, float]) -> Callable[[np.ndarray, random.Random, np.random.Generator], np.ndarray]:
+    """A phone held closer than the lens focuses: a soft blur in proportion to the code's size in the frame."""
+    return lambda image, rng, nprng: cv2.GaussianBlur(image, (0, 0), rng.uniform(*sigma))
+
+
+def _close(rng: random.Random) -> Pose:
+    return Pose(rng.uniform(180, 250), rng.uniform(-8, 8), rng.uniform(-8, 8), rng.uniform(-10, 10))
 
 
 CATEGORIES: tuple[Category, ...] = (
@@ -311,6 +428,18 @@ CATEGORIES: tuple[Category, ...] = (
     Category("noise", _handheld, lambda im, r, n: _add_noise(im, r.uniform(18, 30), n)),
     Category("low_contrast", _handheld, _flatten_contrast),
     Category("jpeg", _handheld, jpeg_quality=(8, 16)),
+    Category("closeup", _close, _defocus((1.0, 4.0)), view="qr_closeup"),
+    Category("barcode_closeup", _close, _defocus((0.8, 2.2)), view="barcode_closeup"),
+    Category("screen_moire", _handheld, _screen_photo),
+    Category("webcam_640x480", _handheld, _webcam, jpeg_quality=(60, 85), frame_size=(640, 480), downscale=2),
+    Category(
+        "portrait_tilted",
+        lambda r: Pose(
+            r.uniform(220, 320), r.uniform(-10, 10), r.choice((-1, 1)) * r.uniform(35, 55), r.uniform(-10, 10)
+        ),
+    ),
+    Category("qr_and_barcode", _close),  # both codes large and readable: one code, one charge
+    Category("url_qr", _handheld, content="url"),  # read, reported as not a payment code, never charged
     Category("empty", _handheld, content="empty"),
     Category("busy", _handheld, content="busy"),
     Category("distractor", _handheld, content="distractor"),
@@ -321,12 +450,22 @@ def generate(category: Category, seed: int) -> Sample:
     """One frame of `category`; the same (category, seed) always gives the same frame."""
     rng = random.Random(f"{category.name}:{seed}")
     nprng = np.random.default_rng(rng.getrandbits(32))
-    scene = clutter_scene(rng, busy=category.content == "busy")
+    width, height = category.frame_size
+    # A downscaled camera sees the scene at `downscale` times its resolution, then its sensor averages it down.
+    size = (width * category.downscale, height * category.downscale)
+    scene = clutter_scene(rng, busy=category.content == "busy", size=size)
     expected = ""
     wallet = rng.choice(list(Wallet))
-    if category.content == "payment":
+    if category.content == "payment" and category.view != "phone":
+        expected = random_payment_code(rng, wallet)
+        screen = render_screen(rng, expected, expected, wallet, scale=16)
+        close_up(scene, screen, "qr" if category.view == "qr_closeup" else "barcode", rng)
+    elif category.content == "payment":
         expected = random_payment_code(rng, wallet)
         place(scene, render_phone(rng, expected, expected, wallet), category.pose(rng), rng)
+    elif category.content == "url":
+        expected = f"https://shop.example.com/menu?table={rng.randint(1, 99)}"
+        place(scene, render_phone(rng, None, expected, wallet), category.pose(rng), rng)
     elif category.content == "distractor":
         if rng.random() < 0.5:
             url = f"https://shop.example.com/menu?table={rng.randint(1, 99)}"
@@ -334,6 +473,8 @@ def generate(category: Category, seed: int) -> Sample:
         else:
             other = random_unsupported_code(rng)
             place(scene, render_phone(rng, other, other, wallet), category.pose(rng), rng)
+    if category.downscale > 1:
+        scene = cv2.resize(scene, (width, height), interpolation=cv2.INTER_AREA)
     # Every camera adds a little optical blur and sensor noise; the category then adds its own trouble.
     image = cv2.GaussianBlur(scene, (0, 0), rng.uniform(0.5, 0.9))
     image = _add_noise(image, rng.uniform(1.5, 4), nprng)
@@ -345,16 +486,18 @@ def generate(category: Category, seed: int) -> Sample:
     return Sample(encoded.tobytes(), expected)
 
 
-def generate_set(per_category: int, seed: int) -> Iterator[tuple[Category, int, Sample]]:
-    for category in CATEGORIES:
+def generate_set(
+    per_category: int, seed: int, categories: tuple[Category, ...] = CATEGORIES
+) -> Iterator[tuple[Category, int, Sample]]:
+    for category in categories:
         for index in range(per_category):
             yield category, index, generate(category, seed * 100_003 + index)
 
 
-def write_set(out_dir: Path, per_category: int, seed: int) -> list[Path]:
+def write_set(out_dir: Path, per_category: int, seed: int, categories: tuple[Category, ...] = CATEGORIES) -> list[Path]:
     """Write `category/NNNN.jpg` with `NNNN.txt` (expected text) beside it; return the category folders."""
     folders: dict[str, Path] = {}
-    for category, index, sample in generate_set(per_category, seed):
+    for category, index, sample in generate_set(per_category, seed, categories):
         folder = folders.setdefault(category.name, out_dir / category.name)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{index:04d}.jpg").write_bytes(sample.jpeg)
