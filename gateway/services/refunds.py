@@ -8,9 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from adapters.protocol import (
     ChannelAdapter,
     ChannelError,
@@ -22,10 +19,13 @@ from adapters.protocol import (
 from adapters.protocol import RefundStatus as ChannelRefundStatus
 from gateway.domain.channels import Channel
 from gateway.domain.ids import new_id
-from gateway.domain.refunds import RefundReason, RefundStatus
+from gateway.domain.refunds import REFUND_MACHINE, RefundReason, RefundStatus
+from gateway.persistence import jobs
+from gateway.persistence import refunds as repo
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.jobs import ClaimedJob
+from gateway.persistence.orders import load_order
 from gateway.persistence.tables import Order, Refund
-from gateway.services import jobs
-from gateway.services.jobs import ClaimedJob
 from gateway.services.transitions import write_event
 
 log = logging.getLogger(__name__)
@@ -70,18 +70,14 @@ def refund_event_payload(refund: Refund) -> dict[str, Any]:
 class RefundService:
     """Starts refunds inside a caller's transaction and drives them to SUCCEEDED or FAILED in the job worker."""
 
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        adapters: Mapping[str, ChannelAdapter],
-        time_scale: float,
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, adapters: Mapping[str, ChannelAdapter], time_scale: float) -> None:
+        self._db = db
         self._adapters = adapters
         self._time_scale = time_scale
 
-    async def start(self, session: AsyncSession, order: Order, what: RefundOrder) -> Refund:
+    def start(self, tx: Tx, order: Order, what: RefundOrder) -> Refund:
         """Record the refund and its job in the caller's transaction; the caller wakes the job worker after it."""
+        REFUND_MACHINE.creation_path(RefundStatus.PENDING)
         now = datetime.now(UTC)
         refund_id = new_id("rfd")
         refund = Refund(
@@ -98,33 +94,24 @@ class RefundService:
             created_at=now,
             updated_at=now,
         )
-        session.add(refund)
-        await jobs.schedule(session, REFUND_JOB, order.id, now)
+        repo.add_refund(tx, refund)
+        jobs.schedule(tx, REFUND_JOB, order.id, now)
         return refund
 
     async def run(self, job: ClaimedJob) -> None:
         """One round over the order's unfinished refunds; again later while any is unfinished."""
-        async with self._sessions() as session:
-            unfinished = list(
-                (
-                    await session.scalars(
-                        select(Refund)
-                        .where(
-                            Refund.order_id == job.order_id,
-                            Refund.status.in_((RefundStatus.PENDING, RefundStatus.PROCESSING)),
-                        )
-                        .order_by(Refund.created_at)
-                    )
-                ).all()
-            )
+        unfinished = await self._db.transaction(repo.unfinished, job.order_id)
         still_open = [refund for refund in unfinished if not await self._advance(refund)]
-        async with self._sessions.begin() as session:
+
+        def reschedule(tx: Tx) -> None:
             if still_open:
                 delay = RETRY_DELAYS_S[min(job.attempts, len(RETRY_DELAYS_S) - 1)] * self._time_scale
                 due = datetime.now(UTC) + timedelta(seconds=delay)
-                await jobs.schedule(session, REFUND_JOB, job.order_id, due, attempts=job.attempts + 1)
+                jobs.schedule(tx, REFUND_JOB, job.order_id, due, attempts=job.attempts + 1)
             else:
-                await jobs.finish(session, REFUND_JOB, job.order_id)
+                jobs.finish(tx, REFUND_JOB, job.order_id)
+
+        await self._db.transaction(reschedule)
 
     async def _advance(self, refund: Refund) -> bool:
         """Send or query the refund once; True when it is final."""
@@ -160,19 +147,31 @@ class RefundService:
         if status is refund.status:
             return False
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            stored = await session.get(Refund, refund.id, with_for_update=True)
+
+        def record(tx: Tx) -> bool | None:
+            """Whether the refund is final now; None when it already was (nothing changed, nothing to tell)."""
+            stored = repo.lock_refund(tx, refund.id)
             assert stored is not None
             if stored.status.is_final:
-                return True
-            stored.status, stored.updated_at, stored.failure_detail = status, now, failure_detail
+                return None
+            if not REFUND_MACHINE.check(stored.status, status):
+                return False  # already there (another round recorded it)
+            fields: dict[str, Any] = {"updated_at": now, "failure_detail": failure_detail}
             if result is not None and result.channel_refund_no:
-                stored.channel_refund_no = result.channel_refund_no
+                fields["channel_refund_no"] = result.channel_refund_no
             if status.is_final:
-                stored.finished_at = now
-                order = await session.get(Order, stored.order_id)
+                fields["finished_at"] = now
+            changed = repo.compare_and_set(tx, refund.id, stored.status, status, **fields)
+            assert changed is not None  # its row is locked
+            if status.is_final:
+                order = load_order(tx, changed.order_id)
                 assert order is not None
-                await write_event(session, order, f"refund.{status.lower()}", refund_event_payload(stored))
+                write_event(tx, order, f"refund.{status.lower()}", refund_event_payload(changed))
+            return status.is_final
+
+        final = await self._db.transaction(record)
+        if final is None:
+            return True
         if status is RefundStatus.FAILED:
             log.error(
                 "refund %s of order %s refused by %s: %s", refund.id, refund.order_id, refund.channel, failure_detail

@@ -11,22 +11,22 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.config import Settings
 from gateway.domain.errors import InvalidInput
+from gateway.domain.events import TerminalEvent, public_event_id
+from gateway.domain.webhooks import WEBHOOK_DELIVERY_MACHINE, DeliveryStatus
+from gateway.persistence import jobs
+from gateway.persistence import webhooks as repo
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.tables import OutboxEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from gateway.realtime.hub import TerminalEvent, public_event_id
 from gateway.services.credentials import SecretBox
-from gateway.services.jobs import ClaimedJob, finish, schedule
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ SIGNATURE_TOLERANCE_S = 300
 MAX_URL_LENGTH = 512
 #: An attempt in progress holds its delivery this much longer than the HTTP timeout (another worker keeps off).
 ATTEMPT_CLAIM_MARGIN = timedelta(seconds=30)
-
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    FAILED = "failed"  # the retry ladder ran out
 
 
 def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -92,24 +86,14 @@ async def check_webhook_url(url: str, allow_private: bool) -> None:
             )
 
 
-async def enqueue_webhook(session: AsyncSession, event: TerminalEvent, merchant_id: str, url: str) -> None:
+def enqueue_webhook(tx: Tx, event: TerminalEvent, merchant_id: str, url: str) -> None:
     """In the outbox event's transaction: owe it to the merchant's notify URL `url`."""
     if event.order_id is None:
         return
+    WEBHOOK_DELIVERY_MACHINE.creation_path(DeliveryStatus.PENDING)
     now = datetime.now(UTC)
-    session.add(
-        WebhookDelivery(
-            event_id=event.id,
-            merchant_id=merchant_id,
-            order_id=event.order_id,
-            url=url,
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
-    await schedule(session, WEBHOOK_JOB, event.order_id, now)
+    repo.add_delivery(tx, event.id, merchant_id, event.order_id, url, now)
+    jobs.schedule(tx, WEBHOOK_JOB, event.order_id, now)
 
 
 @dataclass(frozen=True)
@@ -146,10 +130,8 @@ def webhook_body(event: OutboxEvent) -> bytes:
 
 
 class WebhookService:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], box: SecretBox, http: httpx.AsyncClient, settings: Settings
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, box: SecretBox, http: httpx.AsyncClient, settings: Settings) -> None:
+        self._db = db
         self._box = box
         self._http = http
         self._allow_private = settings.dev_mode
@@ -161,95 +143,49 @@ class WebhookService:
         await check_webhook_url(url, self._allow_private)
         secret = f"whsec_{secrets.token_urlsafe(24)}"
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id))
-            session.add(
-                WebhookEndpoint(
-                    merchant_id=merchant_id, url=url, secret_encrypted=self._box.seal(secret), created_at=now
-                )
-            )
+        await self._db.transaction(repo.replace_endpoint, merchant_id, url, self._box.seal(secret), now)
         return RegisteredEndpoint(url, secret, now)
 
     async def endpoint(self, merchant_id: str) -> RegisteredEndpoint | None:
-        async with self._sessions() as session:
-            endpoint = await session.get(WebhookEndpoint, merchant_id)
+        endpoint = await self._db.transaction(repo.get_endpoint, merchant_id)
         return None if endpoint is None else RegisteredEndpoint(endpoint.url, None, endpoint.created_at)
 
     async def remove(self, merchant_id: str) -> bool:
-        async with self._sessions.begin() as session:
-            removed = await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.merchant_id == merchant_id))
-        return bool(getattr(removed, "rowcount", 0))
+        return await self._db.transaction(repo.remove_endpoint, merchant_id)
 
     async def deliveries(self, merchant_id: str, limit: int, order_id: str | None = None) -> list[DeliveryView]:
         """The merchant's deliveries, newest first, each with its attempts."""
-        query = (
-            select(WebhookDelivery, OutboxEvent)
-            .join(OutboxEvent, OutboxEvent.id == WebhookDelivery.event_id)
-            .where(WebhookDelivery.merchant_id == merchant_id)
-            .order_by(WebhookDelivery.id.desc())
-            .limit(limit)
-        )
-        if order_id is not None:
-            query = query.where(WebhookDelivery.order_id == order_id)
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
-            attempts = await session.scalars(
-                select(WebhookAttempt)
-                .where(WebhookAttempt.delivery_id.in_([delivery.id for delivery, _ in rows]))
-                .order_by(WebhookAttempt.number)
-            )
-            by_delivery: dict[int, list[WebhookAttempt]] = {}
-            for attempt in attempts:
-                by_delivery.setdefault(attempt.delivery_id, []).append(attempt)
-        return [DeliveryView(delivery, event, by_delivery.get(delivery.id, [])) for delivery, event in rows]
+        rows = await self._db.transaction(repo.merchant_deliveries, merchant_id, limit, order_id)
+        return [DeliveryView(delivery, event, attempts) for delivery, event, attempts in rows]
 
     async def run_job(self, job: ClaimedJob) -> None:
         """Attempt the order's due deliveries (oldest event first), then wait for the next one due, if any."""
-        now = datetime.now(UTC)
-        async with self._sessions() as session:
-            due: Sequence[int] = (
-                await session.scalars(
-                    select(WebhookDelivery.id)
-                    .where(
-                        WebhookDelivery.order_id == job.order_id,
-                        WebhookDelivery.status == DeliveryStatus.PENDING,
-                        WebhookDelivery.next_attempt_at <= now,
-                    )
-                    .order_by(WebhookDelivery.id)
-                )
-            ).all()
+        due = await self._db.transaction(repo.due_deliveries, job.order_id, datetime.now(UTC))
         for delivery_id in due:
             await self._attempt(delivery_id)
-        async with self._sessions.begin() as session:
+
+        def reschedule(tx: Tx) -> None:
             # Delete first: a concurrent enqueue's job row is then either waited for and seen below, or kept.
-            await finish(session, WEBHOOK_JOB, job.order_id)
-            next_due = await session.scalar(
-                select(func.min(WebhookDelivery.next_attempt_at)).where(
-                    WebhookDelivery.order_id == job.order_id, WebhookDelivery.status == DeliveryStatus.PENDING
-                )
-            )
+            jobs.finish(tx, WEBHOOK_JOB, job.order_id)
+            next_due = repo.next_due(tx, job.order_id)
             if next_due is not None:
-                await schedule(session, WEBHOOK_JOB, job.order_id, next_due)
+                jobs.schedule(tx, WEBHOOK_JOB, job.order_id, next_due)
+
+        await self._db.transaction(reschedule)
 
     async def _attempt(self, delivery_id: int) -> None:
         now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            claimed = await session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == delivery_id,
-                    WebhookDelivery.status == DeliveryStatus.PENDING,
-                    WebhookDelivery.next_attempt_at <= now,
-                )
-                .values(next_attempt_at=now + timedelta(seconds=self._timeout_s) + ATTEMPT_CLAIM_MARGIN)
-            )
-            if getattr(claimed, "rowcount", 0) != 1:
-                return  # another worker has it, or it is not due any more
-            delivery = await session.get(WebhookDelivery, delivery_id)
-            assert delivery is not None
-            event = await session.get(OutboxEvent, delivery.event_id)
-            endpoint = await session.get(WebhookEndpoint, delivery.merchant_id)
-        assert event is not None
+        hold_until = now + timedelta(seconds=self._timeout_s) + ATTEMPT_CLAIM_MARGIN
+
+        def claim(tx: Tx) -> tuple[WebhookDelivery, OutboxEvent, WebhookEndpoint | None] | None:
+            if not repo.claim(tx, delivery_id, now, hold_until):
+                return None  # another worker has it, or it is not due any more
+            return repo.attempt_context(tx, delivery_id)
+
+        claimed = await self._db.transaction(claim)
+        if claimed is None:
+            return
+        delivery, event, endpoint = claimed
         number = delivery.attempts + 1
         started = time.monotonic()
         status_code: int | None = None
@@ -274,24 +210,24 @@ class WebhookService:
                 error = f"{type(exc).__name__}: {exc}"[:256]
         delivered = error is None
         finished_at = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            session.add(
-                WebhookAttempt(
-                    delivery_id=delivery_id,
-                    number=number,
-                    at=now,
-                    status_code=status_code,
-                    error=error,
-                    duration_ms=int((time.monotonic() - started) * 1000),
-                )
-            )
-            values: dict[str, object] = {"attempts": number, "url": url}
-            if delivered:
-                values |= {"status": DeliveryStatus.DELIVERED, "delivered_at": finished_at, "next_attempt_at": None}
-            elif endpoint is None or number > len(self._ladder):
-                values |= {"status": DeliveryStatus.FAILED, "next_attempt_at": None}
-            else:
-                values |= {"next_attempt_at": finished_at + self._ladder[number - 1]}
-            await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(**values))
+        duration_ms = int((time.monotonic() - started) * 1000)
+        values: dict[str, object] = {"attempts": number, "url": url}
+        if delivered:
+            target = DeliveryStatus.DELIVERED
+            values |= {"delivered_at": finished_at, "next_attempt_at": None}
+        elif endpoint is None or number > len(self._ladder):
+            target = DeliveryStatus.FAILED
+            values |= {"next_attempt_at": None}
+        else:
+            target = DeliveryStatus.PENDING
+            values |= {"next_attempt_at": finished_at + self._ladder[number - 1]}
+        # The claim held it PENDING, so the check passes: the table still says which outcome may follow which.
+        WEBHOOK_DELIVERY_MACHINE.check(DeliveryStatus.PENDING, target)
+
+        def record(tx: Tx) -> None:
+            repo.add_attempt(tx, delivery_id, number, now, status_code, error, duration_ms)
+            repo.compare_and_set(tx, delivery_id, DeliveryStatus.PENDING, target, **values)
+
+        await self._db.transaction(record)
         if not delivered:
             log.info("webhook %s attempt %d to %s failed: %s", public_event_id(event.id), number, url, error)

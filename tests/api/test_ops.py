@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import MAX_BODY_BYTES
+from gateway.persistence.database import Database
 from gateway.runtime import Runtime
 
 
@@ -20,10 +20,10 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
 async def test_readiness_fails_when_the_database_is_gone(
     client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The real engine goes back before the app shuts down, so it is disposed: an engine left open
+    # The real database goes back before the app shuts down, so it is disposed: a database left open
     # finishes its SQLite thread after the event loop has closed, in some later test.
-    unreachable = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    monkeypatch.setattr(runtime, "engine", unreachable)
+    unreachable = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    monkeypatch.setattr(runtime, "db", unreachable)
     try:
         response = await client.get("/readyz")
     finally:
