@@ -1,18 +1,19 @@
-"""Benchmark C-scan-B: create a QR order and fetch its PNG on a running gateway; print orders/s and latency.
+"""Benchmark C-scan-B: create a QR order and fetch its PNG on a running gateway; print orders/s, latency and CPU.
 
-    .venv/bin/python bench/qr.py [--rates 25,50] [--duration 10] [--concurrency 16] [--channel wechat]
+    .venv/bin/python bench/qr.py [--rates 25,50] [--duration 10] [--concurrency 16] [--channel wechat] [--no-png]
+        [--simulators inline|process] [--channel-latency-ms 80] (and the store options of bench/micropay.py)
 
-Starts the gateway (dev mode, a fresh SQLite database, in-process simulators reached over HTTP) and a bare
-FastAPI endpoint pair as separate processes on loopback. One "order" is a signed POST /v1/payments/qr (the
-gateway precreates at the channel) followed by a signed GET of its qr.png; the bare app answers the same two
-requests with canned bodies. Also prints what rendering one PNG costs on its own.
+Starts the gateway (dev mode, a fresh database, the channel simulators in-process or as their own processes) and
+a bare FastAPI endpoint pair as separate processes on loopback. One "order" is a signed POST /v1/payments/qr (the
+gateway precreates at the channel) followed by a signed GET of its qr.png (left out with --no-png); the bare app
+answers the same requests with canned bodies. Each run reports orders/s, latency and the server CPU per order
+(from /proc) with the ratio gateway/bare, and the simulator processes' CPU when they run apart. Also prints what
+rendering one PNG costs on its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import secrets
 import sys
 import time
@@ -25,12 +26,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     NO_ANSWER,
+    ServerOptions,
     against_bare,
     bench_arguments,
     closed_loop,
-    demo_terminal_and_bare_app,
+    demo_terminal_and_servers,
     percentile,
-    print_json_if_asked,
+    run_bench,
+    summary,
 )
 from gateway.services.qr_images import ImageFormat, QrImageSpec, render  # noqa: E402
 
@@ -49,10 +52,10 @@ def render_cost(samples: int = 200) -> dict[str, float]:
     return row
 
 
-async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    rates = [float(r) for r in args.rates.split(",")]
+async def bench(args: argparse.Namespace, options: ServerOptions) -> dict[str, dict[str, float]]:
+    rates = [float(r) for r in args.rates.split(",") if r]
     results: dict[str, dict[str, float]] = {}
-    async with demo_terminal_and_bare_app() as (terminal, http, bare_url):
+    async with demo_terminal_and_servers(options) as (terminal, http, servers):
         run_id = secrets.token_hex(3)
 
         async def order_with_png(index: int) -> int:
@@ -61,6 +64,8 @@ async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
                 created = await terminal.request("POST", "/v1/payments/qr", body)
                 if created.status_code != 201:
                     return created.status_code
+                if args.no_png:
+                    return OK
                 image = await terminal.request("GET", created.json()["qr_png_url"])
             except httpx.HTTPError:
                 return NO_ANSWER
@@ -69,27 +74,28 @@ async def bench(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         async def bare(index: int) -> int:
             body = {"amount_fen": 100, "out_trade_no": f"Q{index}", "channel": args.channel}
             try:
-                created = await http.post(f"{bare_url}/v1/payments/qr", json=body)
-                image = await http.get(bare_url + created.json()["qr_png_url"])
+                created = await http.post(f"{servers.bare_url}/v1/payments/qr", json=body)
+                if args.no_png:
+                    return OK if created.status_code == 201 else created.status_code
+                image = await http.get(servers.bare_url + created.json()["qr_png_url"])
             except httpx.HTTPError:
                 return NO_ANSWER
             return OK if created.status_code == 201 and image.status_code == 200 else image.status_code
 
-        await closed_loop(order_with_png, 8, 2)  # warm-up: connections, caches, SQLite pages
-        print(
-            f"C-scan-B order + PNG via {args.channel}, SQLite, in-process simulators; {os.cpu_count()} cores",
-            flush=True,
-        )
+        await closed_loop(order_with_png, 8, 2)  # warm-up: connections, caches, database pages
+        what = "C-scan-B order" if args.no_png else "C-scan-B order + PNG"
+        print(f"{what} via {args.channel}; {servers.description}", flush=True)
         results["render"] = render_cost()
-        results.update(await against_bare(order_with_png, bare, rates, args.duration, args.concurrency))
+        results.update(await against_bare(servers, order_with_png, bare, rates, args))
+    summary(results, "order")
     return results
 
 
 def main() -> None:
     parser = bench_arguments(__doc__, "25,50", "orders", 16)
     parser.add_argument("--channel", choices=["wechat", "alipay", "unionpay", "aggregate"], default="wechat")
-    args = parser.parse_args()
-    print_json_if_asked(args, asyncio.run(bench(args)))
+    parser.add_argument("--no-png", action="store_true", help="an order is only its create request, without the PNG")
+    run_bench(parser, bench)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class SimulatorSettings:
     """Settings every simulator shares; seconds are multiplied by `bank.time_scale`."""
 
     bank: BankSettings = field(default_factory=BankSettings)
-    latency_s: float = 0.0  # added before every protocol answer
+    latency_s: float = 0.0  # every protocol answer waits this long (an asyncio sleep: other requests go on)
     hang_s: float = 10.0  # how long an HTTP-timeout fault holds the request before answering
     notify_ladder_s: Sequence[float] | None = None  # None: the channel's own retry ladder
 
