@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
+from bench.common import fresh_postgres_database, own_postgres  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.ids import new_id  # noqa: E402
 from gateway.domain.orders import OrderKind, OrderStatus  # noqa: E402
@@ -455,39 +455,12 @@ async def run(args: argparse.Namespace, database_url: str, work: Path) -> None:
                 )
 
 
-@contextlib.contextmanager
-def own_postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL server, started the way CI does (.ci/postgres.sh), stopped and removed after."""
-    port = free_port()
-    script = (
-        f'PG_PORT={port} source {ROOT / ".ci/postgres.sh"} >&2 && echo "$GATEWAY_TEST_POSTGRES_URL $PG_DATA $PG_BIN"'
-    )
-    url, data, bin_dir = subprocess.run(
-        ["bash", "-c", script], check=True, capture_output=True, text=True
-    ).stdout.split()
-    try:
-        yield url
-    finally:
-        as_postgres = [] if os.getuid() != 0 else ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*as_postgres, f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        subprocess.run(["rm", "-rf", data], check=False)
-
-
 async def with_database(args: argparse.Namespace, admin_url: str | None, work: Path) -> None:
     if admin_url is None:
         await run(args, f"sqlite+aiosqlite:///{work / 'bench.db'}", work)
         return
-    import asyncpg
-
-    name = f"ws_bench_{secrets.token_hex(4)}"
-    admin = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(admin)
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        await run(args, make_url(admin_url).set(database=name).render_as_string(hide_password=False), work)
-    finally:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await connection.close()
+    async with fresh_postgres_database(admin_url, "ws_bench") as url:
+        await run(args, url, work)
 
 
 def main() -> None:

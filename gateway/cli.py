@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
 from gateway.runtime import ConfigurationError, Runtime
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -39,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (GATEWAY_HOST)")
     serve.add_argument("--port", type=int, help="listen port (GATEWAY_PORT)")
     serve.add_argument("--dev", action="store_true", help="dev mode: demo merchant, in-process simulators")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes on one port, each a whole gateway (its own LISTEN connection and job worker); "
+        "more than 1 needs PostgreSQL",
+    )
     serve.set_defaults(run=_serve)
 
     openapi = commands.add_parser("openapi", help=f"write the OpenAPI spec to {OPENAPI_PATH}")
@@ -96,8 +107,54 @@ def _serve(args: argparse.Namespace) -> None:
     if args.dev:
         overrides["dev_mode"] = True
     settings = Settings(**overrides)
+    if args.workers > 1 and settings.is_sqlite:
+        raise ConfigurationError(
+            f"--workers {args.workers} needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+asyncpg://...): "
+            "SQLite is a single-process store, so serve it with one worker"
+        )
     configure_logging(settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **SERVER_OPTIONS)
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **SERVER_OPTIONS)
+        return
+    # Migrations and the demo seed run once here, as one instance starting and stopping, so that the workers
+    # do not race each other to create tables or a second demo merchant.
+    asyncio.run(_start_and_stop(create_app(settings)))
+    # Each worker is a new process that builds its own app from the environment: pass the overrides on.
+    os.environ.update({f"GATEWAY_{key.upper()}": _env_value(value) for key, value in overrides.items()})
+    uvicorn.run(
+        f"{__name__}:worker_app",
+        factory=True,
+        workers=args.workers,
+        host=settings.host,
+        port=settings.port,
+        **SERVER_OPTIONS,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve --workers N` process: settings from the environment, like the parent's."""
+    from gateway.app import create_app
+    from gateway.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
+async def _start_and_stop(app: FastAPI) -> None:
+    async with app.router.lifespan_context(app):
+        pass
+
+
+def _env_value(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
 
 
 def _openapi(args: argparse.Namespace) -> None:
