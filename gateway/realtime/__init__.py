@@ -1,1 +1,1 @@
-"""Terminal events: the per-terminal hub, replay from the outbox by sequence, and cross-instance fan-out."""
+"""Terminal events without the store: the per-terminal hub and the PostgreSQL listener (cross-instance fan-out)."""

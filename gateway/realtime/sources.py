@@ -1,4 +1,4 @@
-"""Where the hub hears of committed events: PostgreSQL LISTEN/NOTIFY across instances, or this process's commits."""
+"""Where the hub hears of other instances' commits: PostgreSQL LISTEN/NOTIFY on the outbox."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import asyncio
 import contextlib
 import json
 import logging
-import weakref
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session
 
-from gateway.realtime.hub import EventHub, TerminalEvent
+from gateway.domain.events import TerminalEvent
+from gateway.realtime.hub import EventHub
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +43,11 @@ def event_from_notification(body: str) -> TerminalEvent | str:
 class PostgresListener:
     """One LISTEN connection per instance: every outbox row committed by any instance reaches this hub."""
 
-    def __init__(self, database_url: str, hub: EventHub) -> None:
-        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    def __init__(self, dsn: str, hub: EventHub, latest_seqs: Callable[[list[str]], Awaitable[dict[str, int]]]) -> None:
+        """`dsn`: a plain PostgreSQL DSN; `latest_seqs`: each given terminal's last event sequence (from the store)."""
+        self._dsn = dsn
         self._hub = hub
+        self._latest_seqs = latest_seqs
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
         self.server_pid: int | None = None  # the backend holding our LISTEN, for operators and tests
@@ -79,7 +78,7 @@ class PostgresListener:
             await connection.add_listener(NOTIFY_CHANNEL, self._on_notification)
             self.server_pid = connection.get_server_pid()
             self.listening.set()
-            await self._catch_up(connection)  # whatever was committed while nobody here listened
+            await self._catch_up()  # whatever was committed while nobody here listened
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(PROBE_INTERVAL_S):
@@ -90,15 +89,14 @@ class PostgresListener:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=2)
 
-    async def _catch_up(self, connection: asyncpg.Connection) -> None:
+    async def _catch_up(self) -> None:
         """Hint the connections whose terminal has events past what they hold (LISTEN is on already: none slip by)."""
         terminal_ids = self._hub.terminal_ids()
         if not terminal_ids:
             return
-        rows = await connection.fetch(
-            "SELECT id, event_seq FROM terminals WHERE id = ANY($1::varchar[])", terminal_ids, timeout=PROBE_INTERVAL_S
-        )
-        self._hub.hint_behind({row["id"]: row["event_seq"] for row in rows})
+        async with asyncio.timeout(PROBE_INTERVAL_S):
+            latest = await self._latest_seqs(terminal_ids)
+        self._hub.hint_behind(latest)
 
     def _on_notification(self, _connection: object, _pid: int, _channel: str, body: str) -> None:
         try:
@@ -110,34 +108,3 @@ class PostgresListener:
             self._hub.hint(carried)
         else:
             self._hub.publish(carried)
-
-
-_PENDING = "gateway.realtime.pending_events"
-_hubs: weakref.WeakKeyDictionary[Engine, EventHub] = weakref.WeakKeyDictionary()
-
-
-def publish_on_commit(engine: AsyncEngine, hub: EventHub) -> None:
-    """Single instance (SQLite): outbox rows written through `engine` reach `hub` when their transaction commits."""
-    if not event.contains(Session, "after_commit", _publish_committed):
-        event.listen(Session, "after_commit", _publish_committed)
-        event.listen(Session, "after_soft_rollback", _forget_rolled_back)
-    _hubs[engine.sync_engine] = hub
-
-
-def publish_after_commit(session: AsyncSession, connection: AsyncConnection, written: TerminalEvent) -> None:
-    """`written` was just inserted through `connection`: its engine's hub (if any) gets it once `session` commits.
-
-    On PostgreSQL there is no such hub: the outbox trigger's NOTIFY reaches every instance's listener instead.
-    """
-    hub = _hubs.get(connection.sync_engine)
-    if hub is not None:
-        session.sync_session.info.setdefault(_PENDING, []).append((hub, written))
-
-
-def _publish_committed(session: Session) -> None:
-    for hub, terminal_event_ in session.info.pop(_PENDING, ()):
-        hub.publish(terminal_event_)
-
-
-def _forget_rolled_back(session: Session, _previous_transaction: object) -> None:
-    session.info.pop(_PENDING, None)

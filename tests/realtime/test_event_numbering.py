@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
+from gateway.persistence.database import Tx
 from gateway.persistence.tables import OutboxEvent, Terminal
 from tests.realtime.test_terminal_socket import second_terminal
 from tests.support.events import demo_merchant, emit
@@ -18,9 +19,13 @@ async def test_one_commit_numbers_each_terminals_events_from_its_own_sequence(li
     ]
     await emit(live.runtime, a1, b1, a2)
     await emit(live.runtime, b2, a3)
-    async with live.runtime.sessions() as session:
-        rows = (await session.execute(select(OutboxEvent.order_id, OutboxEvent.terminal_id, OutboxEvent.seq))).all()
-        counters = {id_: seq for id_, seq in (await session.execute(select(Terminal.id, Terminal.event_seq))).all()}
+
+    def read(tx: Tx) -> tuple[list[Row[tuple[str | None, str, int]]], dict[str, int]]:
+        rows = list(tx.connection.execute(select(OutboxEvent.order_id, OutboxEvent.terminal_id, OutboxEvent.seq)))
+        counters = {id_: seq for id_, seq in tx.connection.execute(select(Terminal.id, Terminal.event_seq))}
+        return rows, counters
+
+    rows, counters = await live.runtime.db.transaction(read)
     numbered = {order_id: (terminal_id, seq) for order_id, terminal_id, seq in rows}
     assert numbered == {
         a1.id: (first.terminal_id, 1),

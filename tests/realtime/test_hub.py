@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 import gateway.realtime.hub
-from gateway.realtime.hub import OVERFLOWED, SILENT, EventHub, TerminalEvent
+from gateway.domain.events import TerminalEvent
+from gateway.realtime.hub import OVERFLOWED, SILENT, EventHub
 from gateway.realtime.sources import event_from_notification
 
 

@@ -257,8 +257,8 @@ async def test_an_event_too_large_for_a_notification_still_arrives_in_order(live
     order = await insert_order(live.runtime, merchant)
     async with event_socket(live.url, live.terminal, after=0) as socket:
         await emit_new(live, 1)
-        async with live.runtime.sessions.begin() as session:  # PostgreSQL's NOTIFY takes at most 8000 bytes
-            await write_event(session, order, "order.paid", {"note": "x" * 9000})
+        # PostgreSQL's NOTIFY takes at most 8000 bytes
+        await live.runtime.db.transaction(lambda tx: write_event(tx, order, "order.paid", {"note": "x" * 9000}))
         await emit_new(live, 1)
         received = await socket.events(3)
     assert seqs(received) == [1, 2, 3]
@@ -274,8 +274,9 @@ async def test_events_committed_while_the_listener_reconnects_still_arrive(live:
         await emit_new(live, 1)
         assert seqs(await socket.events(1)) == [1]
         lost_pid = listener.server_pid
-        async with live.runtime.engine.connect() as connection:
-            await connection.execute(text(f"SELECT pg_terminate_backend({lost_pid})"))
+        await live.runtime.db.transaction(
+            lambda tx: tx.connection.execute(text(f"SELECT pg_terminate_backend({lost_pid})"))
+        )
         await emit_new(live, 2)  # nobody here listens right now
         assert seqs(await socket.events(2)) == [2, 3]  # read from the outbox once the listener is back
         assert listener.server_pid != lost_pid

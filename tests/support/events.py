@@ -79,9 +79,7 @@ async def event_socket(base_url: str, terminal: TerminalClient, after: int | Non
 
 async def emit(runtime: Runtime, *orders: Order, event_type: str = "order.paid") -> None:
     """Outbox events for `orders`, all written in one transaction (as a payment flow would)."""
-    async with runtime.sessions.begin() as session:
-        for order in orders:
-            await write_event(session, order, event_type, order_event_payload(order))
+    await runtime.db.transaction(lambda tx: [write_event(tx, o, event_type, order_event_payload(o)) for o in orders])
 
 
 def demo_merchant(live: LiveGateway) -> MerchantFixture:
