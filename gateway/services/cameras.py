@@ -8,10 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gateway.config import Settings
 from gateway.domain.codes import classify_payment_code, mask_payment_code
 from gateway.domain.errors import (
@@ -23,8 +19,12 @@ from gateway.domain.errors import (
     Unauthenticated,
 )
 from gateway.domain.ids import new_id
-from gateway.domain.scans import ScanSessionStatus
-from gateway.persistence.tables import Camera, Merchant, Order, ScanSession, Terminal
+from gateway.domain.scans import SCAN_SESSION_MACHINE, ScanSessionStatus
+from gateway.persistence import cameras as camera_rows
+from gateway.persistence import scan_sessions
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.orders import load_order
+from gateway.persistence.tables import Camera, Order, ScanSession
 from gateway.services.credentials import CAMERA_KEY_PREFIX, issue_api_key, secret_matches, split_api_key
 from gateway.services.payments import MicropayInput, PaymentService
 from gateway.services.terminals import TerminalContext
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: A session still CHARGING after this long was left behind by a request that died mid-charge; it is then
 #: settled from what the database knows (the order made for its out_trade_no, or none).
 CHARGING_LEASE = timedelta(seconds=60)
+
+S = ScanSessionStatus
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,10 @@ class ScanSessionView:
 class CameraService:
     """Camera keys, scan sessions, and which camera streams this instance is decoding right now."""
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], payments: PaymentService, settings: Settings
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Database, payments: PaymentService, settings: Settings) -> None:
+        self._db = db
         self._payments = payments
-        self._settings = settings
+        self.settings = settings
         self._streams: dict[str, Callable[[], None]] = {}  # camera id -> how to stop its current stream
         # One decoding thread per admitted stream, apart from the loop's default executor, so busy
         # cameras never starve the threads that DNS lookups and other blocking helpers need.
@@ -78,18 +78,22 @@ class CameraService:
 
     async def create_camera(self, terminal_id: str, name: str = "") -> NewCamera:
         key = issue_api_key(CAMERA_KEY_PREFIX)
-        async with self._sessions.begin() as session:
-            if await session.get(Terminal, terminal_id) is None:
+        camera = Camera(
+            id=new_id("cam"),
+            terminal_id=terminal_id,
+            name=name[:128],
+            key_prefix=key.prefix,
+            secret_hash=key.secret_hash,
+            created_at=datetime.now(UTC),
+            disabled_at=None,
+        )
+
+        def create(tx: Tx) -> None:
+            if not camera_rows.terminal_exists(tx, terminal_id):
                 raise NotFound(f"no terminal {terminal_id}", code="terminal_not_found")
-            camera = Camera(
-                id=new_id("cam"),
-                terminal_id=terminal_id,
-                name=name[:128],
-                key_prefix=key.prefix,
-                secret_hash=key.secret_hash,
-                created_at=datetime.now(UTC),
-            )
-            session.add(camera)
+            camera_rows.add_camera(tx, camera)
+
+        await self._db.transaction(create)
         return NewCamera(camera.id, terminal_id, camera.name, key.token)
 
     async def authenticate(self, camera_id: str, token: str | None) -> CameraIdentity:
@@ -100,12 +104,7 @@ class CameraService:
         if parts is None:
             raise Unauthenticated("the camera key is not valid", code="invalid_camera_key")
         prefix, secret = parts
-        async with self._sessions() as session:
-            camera = await session.scalar(
-                select(Camera)
-                .join(Terminal, Terminal.id == Camera.terminal_id)
-                .where(Camera.key_prefix == prefix, Camera.disabled_at.is_(None), Terminal.disabled_at.is_(None))
-            )
+        camera = await self._db.transaction(camera_rows.live_camera_by_key_prefix, prefix)
         if camera is None or camera.id != camera_id or not secret_matches(secret, camera.secret_hash):
             raise Unauthenticated("the camera key is not valid", code="invalid_camera_key")
         return CameraIdentity(camera.id, camera.terminal_id)
@@ -117,7 +116,7 @@ class CameraService:
         network drop must not wait until the gateway notices that its old connection is dead.
         """
         previous = self._streams.get(camera_id)
-        if previous is None and len(self._streams) >= self._settings.camera_max_streams:
+        if previous is None and len(self._streams) >= self.settings.camera_max_streams:
             raise Conflict("this gateway decodes no more camera streams now", code="too_many_camera_streams")
         self._streams[camera_id] = stop
         if previous is not None:
@@ -139,74 +138,57 @@ class CameraService:
         self._payments.check_terminal_may_charge(terminal, amount_fen)
         now = datetime.now(UTC)
         session_id = new_id("scn")
+        SCAN_SESSION_MACHINE.creation_path(S.OPEN)
         scan = ScanSession(
             id=session_id,
             terminal_id=terminal.terminal_id,
             merchant_id=terminal.merchant_id,
             active_terminal_id=terminal.terminal_id,
-            status=ScanSessionStatus.OPEN,
+            status=S.OPEN,
             amount_fen=amount_fen,
             out_trade_no=out_trade_no or session_id.replace("_", ""),
             description=description,
-            expires_at=now + timedelta(seconds=self._settings.scan_session_ttl_s),
+            expires_at=now + timedelta(seconds=self.settings.scan_session_ttl_s),
             created_at=now,
         )
+
+        def open_(tx: Tx) -> None:
+            if not camera_rows.terminal_has_camera(tx, terminal.terminal_id):
+                raise InvalidInput(
+                    "this terminal has no camera; register one with `gateway cameras create`", code="no_camera"
+                )
+            if scan_sessions.order_id_for(tx, terminal.merchant_id, scan.out_trade_no) is not None:
+                raise Conflict(f"out_trade_no {scan.out_trade_no} is already used", code="duplicate_out_trade_no")
+            if not scan_sessions.insert_if_slot_free(tx, scan):
+                active = scan_sessions.active_of_terminal(tx, terminal.terminal_id)
+                raise Conflict(
+                    f"scan session {active.id if active else None} is still open on this terminal; "
+                    "cancel it or wait for it to end",
+                    code="scan_session_open",
+                )
+
         await self._settle(terminal.terminal_id, now)
-        try:
-            async with self._sessions.begin() as session:
-                camera = await session.scalar(
-                    select(Camera.id).where(Camera.terminal_id == terminal.terminal_id, Camera.disabled_at.is_(None))
-                )
-                if camera is None:
-                    raise InvalidInput(
-                        "this terminal has no camera; register one with `gateway cameras create`", code="no_camera"
-                    )
-                taken = await session.scalar(
-                    select(Order.id).where(
-                        Order.merchant_id == terminal.merchant_id, Order.out_trade_no == scan.out_trade_no
-                    )
-                )
-                if taken is not None:
-                    raise Conflict(f"out_trade_no {scan.out_trade_no} is already used", code="duplicate_out_trade_no")
-                session.add(scan)
-        except IntegrityError as clash:
-            async with self._sessions() as session:
-                open_id = await session.scalar(
-                    select(ScanSession.id).where(ScanSession.active_terminal_id == terminal.terminal_id)
-                )
-            raise Conflict(
-                f"scan session {open_id} is still open on this terminal; cancel it or wait for it to end",
-                code="scan_session_open",
-            ) from clash
+        await self._db.transaction(open_)
         return ScanSessionView(scan, None)
 
     async def get_session(self, terminal_id: str, session_id: str) -> ScanSessionView:
         """One of the terminal's sessions; another terminal's does not exist for this one."""
         await self._settle(terminal_id, datetime.now(UTC))
-        async with self._sessions() as session:
-            scan = await session.scalar(
-                select(ScanSession).where(ScanSession.id == session_id, ScanSession.terminal_id == terminal_id)
-            )
-            if scan is None:
-                raise NotFound(f"no scan session {session_id} on this terminal", code="scan_session_not_found")
-            order = await session.get(Order, scan.order_id) if scan.order_id else None
-        return ScanSessionView(scan, order)
+        return await self._db.transaction(_view, terminal_id, session_id)
 
     async def cancel_session(self, terminal_id: str, session_id: str) -> ScanSessionView:
         """Close an open session; cancelling a closed-without-payment one again is a harmless repeat."""
-        await self._settle(terminal_id, datetime.now(UTC))
-        async with self._sessions.begin() as session:
-            await _close(
-                session,
-                ScanSessionStatus.CANCELLED,
-                ScanSession.id == session_id,
-                ScanSession.terminal_id == terminal_id,
-                ScanSession.status == ScanSessionStatus.OPEN,
-            )
-        view = await self.get_session(terminal_id, session_id)
-        if view.session.status is ScanSessionStatus.CHARGING:
+        now = datetime.now(UTC)
+        await self._settle(terminal_id, now)
+
+        def cancel(tx: Tx) -> ScanSessionView:
+            _move(tx, session_id, S.OPEN, S.CANCELLED, now, terminal_id=terminal_id)
+            return _view(tx, terminal_id, session_id)
+
+        view = await self._db.transaction(cancel)
+        if view.session.status is S.CHARGING:
             raise Conflict("a payment code is being charged for this session", code="scan_session_charging")
-        if view.session.status is ScanSessionStatus.CHARGED:
+        if view.session.status is S.CHARGED:
             raise Conflict(
                 f"this session was already charged as order {view.session.order_id}", code="scan_session_charged"
             )
@@ -231,145 +213,100 @@ class CameraService:
         masked = mask_payment_code(code)
         now = datetime.now(UTC)
         await self._settle(camera.terminal_id, now)
-        async with self._sessions.begin() as session:
-            scan = await session.scalar(select(ScanSession).where(ScanSession.active_terminal_id == camera.terminal_id))
-            if scan is not None and not await _compare_and_set(
-                session,
-                scan.id,
-                ScanSessionStatus.OPEN,
-                ScanSession.expires_at > now,
-                status=ScanSessionStatus.CHARGING,
-                charging_since=now,
-            ):
+
+        def claim(tx: Tx) -> tuple[ScanSession, TerminalContext] | None:
+            scan = scan_sessions.active_of_terminal(tx, camera.terminal_id)
+            if scan is None:
+                return None
+            if not _move(tx, scan.id, S.OPEN, S.CHARGING, now, unexpired_at=now, charging_since=now):
                 # Lost the race, or found it expired: say which, as the database sees it after the claim.
-                busy = await session.scalar(select(ScanSession.status).where(ScanSession.id == scan.id))
+                busy = scan_sessions.status_of(tx, scan.id) is S.CHARGING
                 raise Conflict(
                     "another code is being charged for this session"
-                    if busy is ScanSessionStatus.CHARGING
+                    if busy
                     else "no scan session is open on this camera's terminal",
-                    code="scan_session_busy" if busy is ScanSessionStatus.CHARGING else "no_open_session",
+                    code="scan_session_busy" if busy else "no_open_session",
                 )
-        if scan is None:
+            # Read here, with the claim: the charge needs the terminal as a signed request from it would show it.
+            return scan, TerminalContext.of(camera_rows.terminal_context_row(tx, camera.terminal_id))
+
+        claimed = await self._db.transaction(claim)
+        if claimed is None:
             log.info("camera %s read %s: no open scan session", camera.camera_id, masked)
             raise Conflict("no scan session is open on this camera's terminal", code="no_open_session")
+        scan, terminal = claimed
         log.info("camera %s read %s: charging scan session %s", camera.camera_id, masked, scan.id)
         request = MicropayInput(scan.out_trade_no, scan.amount_fen, code, scan.description)
         try:
-            order = await self._payments.micropay(await self._terminal_context(camera.terminal_id), request)
+            order = await self._payments.micropay(terminal, request)
         except DomainError as refusal:
             log.info("scan session %s: code %s refused (%s)", scan.id, masked, refusal.code)
-            await self._reopen(scan.id, refusal.code)
+            await self._db.transaction(_reopen, scan.id, datetime.now(UTC), refusal.code)
             raise
         except BaseException:
-            await self._settle_charging(scan.id)
+            await self._db.transaction(_settle_charging, scan.id, datetime.now(UTC))
             raise
-        async with self._sessions.begin() as session:
-            await _close(
-                session,
-                ScanSessionStatus.CHARGED,
-                ScanSession.id == scan.id,
-                ScanSession.status == ScanSessionStatus.CHARGING,
-                order_id=order.id,
-            )
-        return await self.get_session(camera.terminal_id, scan.id)
 
-    async def _reopen(self, session_id: str, refusal: str) -> None:
-        """The code was refused before anything was charged: the customer may show another one."""
-        async with self._sessions.begin() as session:
-            await _compare_and_set(
-                session,
-                session_id,
-                ScanSessionStatus.CHARGING,
-                status=ScanSessionStatus.OPEN,
-                charging_since=None,
-                last_refusal=refusal,
-            )
+        def close(tx: Tx) -> ScanSessionView:
+            _move(tx, scan.id, S.CHARGING, S.CHARGED, datetime.now(UTC), order_id=order.id)
+            return _view(tx, camera.terminal_id, scan.id)
+
+        return await self._db.transaction(close)
 
     async def _settle(self, terminal_id: str, now: datetime) -> None:
         """Expire the terminal's overdue open session and settle one a crashed charge left CHARGING."""
-        async with self._sessions.begin() as session:
-            await _close(
-                session,
-                ScanSessionStatus.EXPIRED,
-                ScanSession.terminal_id == terminal_id,
-                ScanSession.status == ScanSessionStatus.OPEN,
-                ScanSession.expires_at <= now,
-            )
-            stale = await session.scalars(
-                select(ScanSession.id).where(
-                    ScanSession.terminal_id == terminal_id,
-                    ScanSession.status == ScanSessionStatus.CHARGING,
-                    ScanSession.charging_since < now - CHARGING_LEASE,
-                )
-            )
-            stale_ids = list(stale)
-        for session_id in stale_ids:
-            await self._settle_charging(session_id)
 
-    async def _settle_charging(self, session_id: str) -> None:
-        """Finish a CHARGING session from the database: charged if its order exists, else open again.
+        def settle(tx: Tx) -> None:
+            if SCAN_SESSION_MACHINE.check(S.OPEN, S.EXPIRED):
+                scan_sessions.expire_overdue(tx, terminal_id, now)
+            for session_id in scan_sessions.stale_charging_ids(tx, terminal_id, now - CHARGING_LEASE):
+                _settle_charging(tx, session_id, now)
 
-        The order is found by the session's out_trade_no, which the payment service writes with the order
-        before it calls the channel; that order's own follow-up job brings it to a final state.
-        """
-        async with self._sessions.begin() as session:
-            scan = await session.get(ScanSession, session_id)
-            if scan is None or scan.status is not ScanSessionStatus.CHARGING:
-                return
-            order_id = await session.scalar(
-                select(Order.id).where(Order.merchant_id == scan.merchant_id, Order.out_trade_no == scan.out_trade_no)
-            )
-            if order_id is not None:
-                await _close(
-                    session,
-                    ScanSessionStatus.CHARGED,
-                    ScanSession.id == session_id,
-                    ScanSession.status == ScanSessionStatus.CHARGING,
-                    order_id=order_id,
-                )
-            else:
-                await _compare_and_set(
-                    session, session_id, ScanSessionStatus.CHARGING, status=ScanSessionStatus.OPEN, charging_since=None
-                )
-
-    async def _terminal_context(self, terminal_id: str) -> TerminalContext:
-        """The camera's terminal as the payment service sees a signed request from it: its limits, its operator."""
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(Terminal, Merchant.require_operator)
-                    .join(Merchant, Merchant.id == Terminal.merchant_id)
-                    .where(Terminal.id == terminal_id)
-                )
-            ).one()
-        terminal, require_operator = row
-        return TerminalContext.of(terminal, require_operator)
+        await self._db.transaction(settle)
 
 
-async def _compare_and_set(
-    session: AsyncSession,
+def _move(
+    tx: Tx,
     session_id: str,
     expected: ScanSessionStatus,
-    *conditions: ColumnElement[bool],
-    **values: object,
+    target: ScanSessionStatus,
+    now: datetime,
+    *,
+    terminal_id: str | None = None,
+    unexpired_at: datetime | None = None,
+    **fields: object,
 ) -> bool:
-    """Change the session only if it is still in `expected` (and meets `conditions`); True if it changed."""
-    changed = await session.execute(
-        update(ScanSession)
-        .where(ScanSession.id == session_id, ScanSession.status == expected, *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+    """A status change through the table, applied only if the session is still in `expected`; True if it changed."""
+    if not SCAN_SESSION_MACHINE.check(expected, target):
+        return False
+    return scan_sessions.compare_and_set(
+        tx, session_id, expected, target, now, terminal_id=terminal_id, unexpired_at=unexpired_at, **fields
     )
-    return getattr(changed, "rowcount", 0) == 1
 
 
-async def _close(
-    session: AsyncSession, status: ScanSessionStatus, *conditions: ColumnElement[bool], **values: object
-) -> None:
-    """Make matching sessions final: the terminal's open-session slot is freed with the same UPDATE."""
-    await session.execute(
-        update(ScanSession)
-        .where(*conditions)
-        .values(status=status, active_terminal_id=None, closed_at=datetime.now(UTC), **values)
-        .execution_options(synchronize_session=False)
-    )
+def _view(tx: Tx, terminal_id: str, session_id: str) -> ScanSessionView:
+    scan = scan_sessions.load_of_terminal(tx, session_id, terminal_id)
+    if scan is None:
+        raise NotFound(f"no scan session {session_id} on this terminal", code="scan_session_not_found")
+    return ScanSessionView(scan, load_order(tx, scan.order_id) if scan.order_id else None)
+
+
+def _reopen(tx: Tx, session_id: str, now: datetime, refusal: str) -> None:
+    """The code was refused before anything was charged: the customer may show another one."""
+    _move(tx, session_id, S.CHARGING, S.OPEN, now, charging_since=None, last_refusal=refusal)
+
+
+def _settle_charging(tx: Tx, session_id: str, now: datetime) -> None:
+    """Finish a CHARGING session from the database: charged if its order exists, else open again.
+
+    The order is found by the session's out_trade_no, which the payment service writes with the order
+    before it calls the channel; that order's own follow-up job brings it to a final state.
+    """
+    scan = scan_sessions.load(tx, session_id)
+    if scan is None or scan.status is not S.CHARGING:
+        return
+    order_id = scan_sessions.order_id_for(tx, scan.merchant_id, scan.out_trade_no)
+    if order_id is not None:
+        _move(tx, session_id, S.CHARGING, S.CHARGED, now, order_id=order_id)
+    else:
+        _move(tx, session_id, S.CHARGING, S.OPEN, now, charging_since=None)

@@ -53,13 +53,10 @@ def charges(live: LiveGateway) -> int:
 
 async def final_events(live: LiveGateway, order_id: str) -> list[OutboxEvent]:
     """The outbox events written for the demo terminal about one order."""
-    async with live.runtime.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxEvent).where(
-                OutboxEvent.terminal_id == live.credentials["terminal_id"], OutboxEvent.order_id == order_id
-            )
-        )
-        return list(rows)
+    statement = select(OutboxEvent).where(
+        OutboxEvent.terminal_id == live.credentials["terminal_id"], OutboxEvent.order_id == order_id
+    )
+    return await live.runtime.db.transaction(lambda tx: list(tx.session.scalars(statement)))
 
 
 @contextlib.asynccontextmanager

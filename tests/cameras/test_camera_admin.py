@@ -62,8 +62,7 @@ async def test_dev_mode_seeds_a_demo_camera_whose_key_works(settings: Settings) 
                     json={"code": "134567890123456789"},
                     headers={"Authorization": f"Bearer {credentials['camera_key']}"},
                 )
-            async with app.state.runtime.sessions() as session:
-                cameras = list(await session.scalars(select(Camera)))
+            cameras = await app.state.runtime.db.transaction(lambda tx: list(tx.session.scalars(select(Camera))))
         assert response.status_code == 409 and response.json()["code"] == "no_open_session"
         assert {camera.terminal_id for camera in cameras} == {credentials["terminal_id"]}
         assert len(cameras) == (1 if start < 2 else 2)

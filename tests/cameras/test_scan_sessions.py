@@ -131,12 +131,12 @@ async def test_a_refused_code_leaves_the_session_open_for_another(live: LiveGate
 
 async def mark_charging_long_ago(live: LiveGateway, session_id: str) -> None:
     """What a gateway that died mid-charge leaves behind."""
-    async with live.runtime.sessions.begin() as session:
-        await session.execute(
-            update(ScanSession)
-            .where(ScanSession.id == session_id)
-            .values(status=ScanSessionStatus.CHARGING, charging_since=datetime.now(UTC) - timedelta(minutes=5))
-        )
+    statement = (
+        update(ScanSession)
+        .where(ScanSession.id == session_id)
+        .values(status=ScanSessionStatus.CHARGING, charging_since=datetime.now(UTC) - timedelta(minutes=5))
+    )
+    await live.runtime.db.transaction(lambda tx: tx.connection.execute(statement))
 
 
 async def test_a_charge_cut_short_by_a_crash_is_settled_from_the_database(live: LiveGateway) -> None:
