@@ -42,15 +42,15 @@ from bench.common import fresh_postgres_database, own_postgres  # noqa: E402
 from gateway.config import Settings  # noqa: E402
 from gateway.domain.ids import new_id  # noqa: E402
 from gateway.domain.orders import OrderKind, OrderStatus  # noqa: E402
-from gateway.persistence.db import create_engine  # noqa: E402
+from gateway.persistence.database import Database, Tx  # noqa: E402
 from gateway.persistence.migrate import upgrade  # noqa: E402
 from gateway.persistence.tables import Merchant, Order, Store, Terminal, TerminalTicket  # noqa: E402
-from gateway.realtime.store import ticket_hash  # noqa: E402
+from gateway.persistence.tickets import ticket_hash  # noqa: E402
 
 BATCH = 1000
 CONNECT_CONCURRENCY = 50
 #: Concurrent writing transactions: SQLite has one writer at a time (more only queue on its lock, in sleeps);
-#: PostgreSQL's stay within the engine's pool of 10, as overflow connections are opened and closed per transaction.
+#: PostgreSQL's stay within the database's pool of 10, as overflow connections are opened and closed per transaction.
 WRITERS = {"sqlite": 1, "postgresql": 8}
 #: Garbage collections of a gateway process at least this long are reported: every connection waits them out.
 PAUSE_MS = 20.0
@@ -75,9 +75,9 @@ def rss_mib(pid: int) -> float:
 
 
 async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
-    engine = create_engine(database_url)
+    db = Database(database_url)
     try:
-        await upgrade(engine)
+        await upgrade(db)
         now = datetime.now(UTC)
         merchant_id, store_id = new_id("mch"), new_id("sto")
         rows = []
@@ -89,16 +89,16 @@ async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
                     "ticket": f"wst_{secrets.token_urlsafe(18)}",
                 }
             )
-        async with engine.begin() as connection:
-            await connection.execute(
+
+        def insert_rows(tx: Tx) -> None:
+            connection = tx.connection
+            connection.execute(
                 insert(Merchant).values(id=merchant_id, name="Bench", require_operator=False, created_at=now)
             )
-            await connection.execute(
-                insert(Store).values(id=store_id, merchant_id=merchant_id, name="Bench", created_at=now)
-            )
+            connection.execute(insert(Store).values(id=store_id, merchant_id=merchant_id, name="Bench", created_at=now))
             for start in range(0, terminals, BATCH):
                 chunk = rows[start : start + BATCH]
-                await connection.execute(
+                connection.execute(
                     insert(Terminal),
                     [
                         {
@@ -114,7 +114,7 @@ async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
                         for r in chunk
                     ],
                 )
-                await connection.execute(
+                connection.execute(
                     insert(Order),
                     [
                         {
@@ -135,7 +135,7 @@ async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
                         for r in chunk
                     ],
                 )
-                await connection.execute(
+                connection.execute(
                     insert(TerminalTicket),
                     [
                         {
@@ -146,11 +146,13 @@ async def prepare(database_url: str, terminals: int) -> list[dict[str, str]]:
                         for r in chunk
                     ],
                 )
+
+        await db.transaction(insert_rows)
         for row in rows:
             row["merchant_id"] = merchant_id
         return rows
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 # ---- child process: a gateway, optionally writing events itself -------------------------------------------------
@@ -201,33 +203,26 @@ def serve(port: int, write_plan: Path | None) -> None:
 async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
     """Wait for the go file, then write `rate` events a second for `seconds`; note when each began and committed.
 
-    Each writer holds one connection and opens a session on it per event, so its transactions skip the pool's
-    checkout (and its ping): on two shared cores that CPU is what the writer would otherwise lack to keep up.
-    Every event is still its own transaction through write_event (sequence, outbox row, NOTIFY on commit).
+    At most WRITERS transactions are in flight at once; every event is its own transaction through write_event
+    (sequence, outbox row, NOTIFY on commit).
     """
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-
     from gateway.services.transitions import write_event
 
     while not go.exists():
         await asyncio.sleep(0.05)
     targets = plan["targets"]
     interval = 1 / plan["rate"]
-    writers: asyncio.Queue[AsyncConnection] = asyncio.Queue()
-    for _ in range(WRITERS[runtime.engine.dialect.name]):
-        writers.put_nowait(await runtime.engine.connect())
+    writers = asyncio.Semaphore(WRITERS[runtime.db.dialect_name])
     committed: dict[str, float] = {}  # "order_id/seq" -> when its row was written and COMMIT was sent
+
+    def write(tx: Tx, order: Order) -> None:
+        event = write_event(tx, order, "bench.tick", {"written_at": time.time()})
+        committed[f"{order.id}/{event.seq}"] = time.time()
 
     async def one(target: dict[str, str]) -> None:
         order = Order(id=target["order_id"], terminal_id=target["terminal_id"], merchant_id=target["merchant_id"])
-        connection = await writers.get()
-        try:
-            async with AsyncSession(bind=connection, expire_on_commit=False) as session, session.begin():
-                event = await write_event(session, order, "bench.tick", {"written_at": time.time()})
-                await session.flush()
-                committed[f"{order.id}/{event.seq}"] = time.time()
-        finally:
-            writers.put_nowait(connection)
+        async with writers:
+            await runtime.db.transaction(write, order)
 
     tasks = []
     start = time.monotonic()
@@ -237,8 +232,6 @@ async def write_events(runtime: Any, plan: dict[str, Any], go: Path) -> None:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(random.choice(targets))))
     await asyncio.gather(*tasks)
-    while not writers.empty():
-        await writers.get_nowait().close()
     summary = {"written": len(committed), "seconds": time.monotonic() - start, "committed": committed}
     go.with_suffix(".done").write_text(json.dumps(summary))
 

@@ -56,10 +56,10 @@ async def start(runtime: Runtime) -> None:
     """Migrate (when configured) and, in dev mode, make sure the demo merchant exists."""
     settings = runtime.settings
     if settings.should_migrate_on_start:
-        await upgrade(runtime.engine)
+        await upgrade(runtime.db)
     if settings.dev_mode:
         credentials = await ensure_demo_merchant(
-            runtime.merchants, runtime.sessions, settings.var_dir / "demo-credentials.json", runtime.cameras
+            runtime.merchants, settings.var_dir / "demo-credentials.json", runtime.cameras
         )
         print(
             f"Demo merchant {credentials['merchant_id']}: API key {credentials['api_key']}\n"

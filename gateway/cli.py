@@ -169,7 +169,7 @@ def _db_upgrade(_args: argparse.Namespace) -> None:
     from gateway.persistence.migrate import upgrade
 
     async def run(runtime: Runtime) -> None:
-        await upgrade(runtime.engine)
+        await upgrade(runtime.db)
         print("database is at the latest revision")
 
     _with_runtime(run, migrate=False)
@@ -239,7 +239,7 @@ def _with_runtime(action: Callable[[Runtime], Awaitable[None]], migrate: bool = 
         runtime = Runtime.build(Settings())
         try:
             if migrate and runtime.settings.should_migrate_on_start:
-                await upgrade(runtime.engine)
+                await upgrade(runtime.db)
             await action(runtime)
         finally:
             await runtime.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,11 @@ class Settings(BaseSettings):
     var_dir: Path = Field(Path("var"), description="Where the embedded database, keys and credentials live.")
     database_url: str | None = Field(
         None, description="SQLAlchemy async URL; default: a SQLite file in var_dir. PostgreSQL: postgresql+asyncpg://"
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL",
+        description="SQLite durability: NORMAL keeps every commit across a process crash; FULL also across power "
+        "loss or an OS crash, at an fsync per commit.",
     )
     auto_migrate: bool | None = Field(None, description="Run migrations on start; default: only for SQLite.")
     host: str = "127.0.0.1"
@@ -73,7 +79,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.var_dir / 'gateway.db'}"
+        return self.database_url or f"sqlite:///{self.var_dir / 'gateway.db'}"
 
     @property
     def is_sqlite(self) -> bool:

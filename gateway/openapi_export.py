@@ -15,5 +15,5 @@ def render_openapi() -> str:
     from gateway.app import create_app
 
     throwaway_key = SecretStr(secrets.token_urlsafe(16))  # nothing is encrypted: the app never starts
-    app = create_app(Settings(dev_mode=False, secret_key=throwaway_key, database_url="sqlite+aiosqlite://"))
+    app = create_app(Settings(dev_mode=False, secret_key=throwaway_key, database_url="sqlite://"))
     return json.dumps(app.openapi(), indent=2, ensure_ascii=False) + "\n"

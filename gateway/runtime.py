@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.protocol import ChannelAdapter
 from adapters.registry import create_simulators, simulator_adapters
 from adapters.simcore.app import ChannelSimulator
 from gateway.config import Settings
 from gateway.gc_policy import SurvivorFreezer
-from gateway.persistence.db import create_engine, create_session_factory
-from gateway.realtime.service import TerminalEvents
+from gateway.persistence.database import Database, ping
 from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
@@ -30,6 +29,7 @@ from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
 from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
 from gateway.services.refunds import REFUND_JOB, RefundService
+from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import TerminalService
 from gateway.services.transitions import OrderWatch
 from gateway.services.webhooks import WEBHOOK_JOB, WebhookService
@@ -46,8 +46,7 @@ class ConfigurationError(RuntimeError):
 @dataclass
 class Runtime:
     settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
+    db: Database
     http: httpx.AsyncClient
     simulators: dict[str, ChannelSimulator]
     adapters: dict[str, ChannelAdapter]
@@ -70,8 +69,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        engine = create_engine(settings.effective_database_url)
-        sessions = create_session_factory(engine)
+        db = Database(settings.effective_database_url, settings.sqlite_synchronous)
         box = SecretBox(master_secret(settings))
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.channel_timeout_s),
@@ -81,43 +79,35 @@ class Runtime:
         base_urls: dict[str, str] = {str(name): url for name, url in settings.channel_base_urls.items()}
         base_urls = base_urls or {name: f"{settings.base_url}/sim/{name}" for name in simulators}
         adapters = simulator_adapters(settings.var_dir, base_urls, http, settings.channel_timeout_s)
-        worker = JobWorker(sessions, poll_interval_s=max(0.05, min(1.0, settings.time_scale)))
-        payments = PaymentService(sessions, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
+        worker = JobWorker(db, poll_interval_s=max(0.05, min(1.0, settings.time_scale)))
+        payments = PaymentService(db, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
         worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
         worker.register(REVERSE_JOB, payments.run_reverse)
-        refunds = RefundService(sessions, adapters, settings.time_scale)
+        refunds = RefundService(db, adapters, settings.time_scale)
         worker.register(REFUND_JOB, refunds.run)
         # A scanning app is sent to its channel's payment page: with simulated channels, the simulator's wallet.
         pay_pages = {name: f"{url.rstrip('/')}/_sim/wallet" for name, url in base_urls.items()}
-        qr_payments = QrPaymentService(sessions, adapters, settings, payments, refunds, pay_pages, worker.wake)
+        qr_payments = QrPaymentService(db, adapters, settings, payments, refunds, pay_pages, worker.wake)
         worker.register(QR_SWEEP_JOB, qr_payments.run_sweep)
         worker.register(QR_EXPIRY_JOB, qr_payments.run_expiry)
-        webhooks = WebhookService(sessions, box, http, settings)
+        webhooks = WebhookService(db, box, http, settings)
         worker.register(WEBHOOK_JOB, webhooks.run_job)
-        events = TerminalEvents(
-            sessions,
-            engine,
-            settings.effective_database_url,
-            settings.ws_queue_limit,
-            settings.ws_ticket_ttl_s,
-            settings.ws_heartbeat_s,
-        )
+        events = TerminalEvents(db, settings.ws_queue_limit, settings.ws_ticket_ttl_s, settings.ws_heartbeat_s)
         return cls(
             settings=settings,
-            engine=engine,
-            sessions=sessions,
+            db=db,
             http=http,
             simulators=simulators,
             adapters=adapters,
-            merchants=MerchantService(sessions, box),
-            orders=OrderQueries(sessions),
-            terminals=TerminalService(sessions, box),
-            idempotency=IdempotencyStore(sessions),
+            merchants=MerchantService(db, box),
+            orders=OrderQueries(db),
+            terminals=TerminalService(db, box),
+            idempotency=IdempotencyStore(db),
             payments=payments,
             qr_payments=qr_payments,
             refunds=refunds,
             qr_images=QrImageCache(),
-            cameras=CameraService(sessions, payments, settings),
+            cameras=CameraService(db, payments, settings),
             worker=worker,
             events=events,
             webhooks=webhooks,
@@ -159,7 +149,15 @@ class Runtime:
         for simulator in self.simulators.values():
             await simulator.aclose()
         await self.http.aclose()
-        await self.engine.dispose()
+        await self.db.dispose()
+
+    async def database_problem(self) -> str | None:
+        """Why the database does not answer, or None when it does (readiness)."""
+        try:
+            await self.db.transaction(ping)
+        except (SQLAlchemyError, OSError) as exc:
+            return type(exc).__name__
+        return None
 
 
 def master_secret(settings: Settings) -> str:

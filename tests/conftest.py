@@ -44,7 +44,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database: a SQLite file, or a new database on the PostgreSQL test server."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
         return
     assert POSTGRES_ADMIN_URL is not None
     name = f"gw_test_{secrets.token_hex(6)}"

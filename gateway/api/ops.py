@@ -5,8 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.api.deps import RuntimeDep
 from gateway.api.problems import problem_response, problem_responses
@@ -28,11 +26,9 @@ async def healthz() -> HealthOut:
     responses=problem_responses(503),
 )
 async def readyz(runtime: RuntimeDep) -> HealthOut | JSONResponse:
-    try:
-        async with runtime.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as exc:
-        return problem_response(503, "database_unavailable", f"the database does not answer: {type(exc).__name__}")
+    problem = await runtime.database_problem()
+    if problem is not None:
+        return problem_response(503, "database_unavailable", f"the database does not answer: {problem}")
     return HealthOut(status="ok")
 
 

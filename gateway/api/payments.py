@@ -13,7 +13,7 @@ from gateway.api.payment_schemas import MicropayIn, OperatorOut, OperatorSignInI
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import NotFound
 from gateway.persistence.tables import Order
-from gateway.services.idempotency import StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.idempotency import RequestKey, StoredResponse, check_idempotency_key, request_fingerprint
 from gateway.services.payments import MicropayInput
 
 router = APIRouter(tags=["Terminal payments"], responses=problem_responses(401, 422))
@@ -66,22 +66,13 @@ async def micropay(
 ) -> JSONResponse:
     check_idempotency_key(idempotency_key)
     request = MicropayInput(body.out_trade_no, body.amount_fen, body.auth_code, body.description)
-    runtime.payments.validate(terminal, request)  # refuse bad input before anything is written
-    key = idempotency_key or f"out_trade_no:{body.out_trade_no}"
-    stored = await runtime.idempotency.begin(terminal.terminal_id, key, request_fingerprint(body.model_dump()))
-    if stored is not None:
-        if stored.status == PENDING:  # the first answer was "still paying": give the news instead
-            order = await runtime.payments.wait_for_final(str(stored.body["order_id"]), 0)
-            return payment_response(order, replayed=True)
-        return _json_response(stored, replayed=True)
-    try:
-        order = await runtime.payments.micropay(terminal, request)
-    except BaseException:
-        await runtime.idempotency.release(terminal.terminal_id, key)
-        raise
-    response = payment_answer(order)
-    await runtime.idempotency.finish(terminal.terminal_id, key, response)
-    return _json_response(response)
+    key = RequestKey(
+        terminal.terminal_id,
+        idempotency_key or f"out_trade_no:{body.out_trade_no}",
+        request_fingerprint(body.model_dump()),
+    )
+    answered = await runtime.payments.answer_micropay(terminal, request, key, payment_answer)
+    return _json_response(answered.response, answered.replayed)
 
 
 @router.get(

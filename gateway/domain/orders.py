@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from gateway.domain.errors import InvalidTransition
+from gateway.domain.machine import Machine
 
 
 class OrderStatus(StrEnum):
@@ -29,7 +29,7 @@ class OrderStatus(StrEnum):
     @property
     def is_absorbing(self) -> bool:
         """Nothing can follow."""
-        return not any(source is self for source, _ in TRANSITIONS)
+        return ORDER_MACHINE.is_final(self)
 
 
 class OrderKind(StrEnum):
@@ -41,35 +41,25 @@ class OrderKind(StrEnum):
 
 S = OrderStatus
 
-#: Every allowed (from, to) pair with what causes it. Self-pairs are listed where a repeat is real progress
-#: (another partial refund, another "user paying" answer); any other repeat is a harmless no-op.
-TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], str] = {
-    (S.CREATED, S.AWAITING_PAYMENT): "precreate accepted by the channel",
-    (S.CREATED, S.PAYING): "micropay sent to the channel",
-    (S.CREATED, S.FAILED): "the channel refused the order outright",
-    (S.AWAITING_PAYMENT, S.PAID): "payment notified or found by a query",
-    (S.AWAITING_PAYMENT, S.CLOSED): "expired or cancelled before payment",
-    (S.PAYING, S.PAYING): "user paying or unknown: follow-up continues",
-    (S.PAYING, S.PAID): "the channel confirmed the payment",
-    (S.PAYING, S.REVERSED): "deadline reached and the reverse succeeded",
-    (S.PAYING, S.FAILED): "the channel gave a definite failure",
-    (S.PAID, S.PARTIALLY_REFUNDED): "part of the amount refunded",
-    (S.PAID, S.REFUNDED): "the whole amount refunded",
-    (S.PAID, S.VOIDED): "voided in the same batch",
-    (S.PARTIALLY_REFUNDED, S.PARTIALLY_REFUNDED): "another partial refund",
-    (S.PARTIALLY_REFUNDED, S.REFUNDED): "the rest of the amount refunded",
-}
-
-
-def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
-    """Whether `target` may follow `current` as a change worth recording."""
-    return (current, target) in TRANSITIONS
-
-
-def check_transition(current: OrderStatus, target: OrderStatus) -> bool:
-    """True if the transition should be applied, False if it is a harmless repeat; raises if it is not allowed."""
-    if can_transition(current, target):
-        return True
-    if current is target:
-        return False
-    raise InvalidTransition(f"an order cannot go from {current} to {target}")
+#: Every allowed (from, to) pair with what causes it; (None, CREATED) is how every order starts.
+ORDER_MACHINE: Machine[OrderStatus] = Machine(
+    "order",
+    OrderStatus,
+    {
+        (None, S.CREATED): "order received",
+        (S.CREATED, S.AWAITING_PAYMENT): "precreate accepted by the channel",
+        (S.CREATED, S.PAYING): "micropay sent to the channel",
+        (S.CREATED, S.FAILED): "the channel refused the order outright",
+        (S.AWAITING_PAYMENT, S.PAID): "payment notified or found by a query",
+        (S.AWAITING_PAYMENT, S.CLOSED): "expired or cancelled before payment",
+        (S.PAYING, S.PAYING): "user paying or unknown: follow-up continues",
+        (S.PAYING, S.PAID): "the channel confirmed the payment",
+        (S.PAYING, S.REVERSED): "deadline reached and the reverse succeeded",
+        (S.PAYING, S.FAILED): "the channel gave a definite failure",
+        (S.PAID, S.PARTIALLY_REFUNDED): "part of the amount refunded",
+        (S.PAID, S.REFUNDED): "the whole amount refunded",
+        (S.PAID, S.VOIDED): "voided in the same batch",
+        (S.PARTIALLY_REFUNDED, S.PARTIALLY_REFUNDED): "another partial refund",
+        (S.PARTIALLY_REFUNDED, S.REFUNDED): "the rest of the amount refunded",
+    },
+)

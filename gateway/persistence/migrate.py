@@ -6,8 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.persistence.database import Database, Tx
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -20,13 +20,12 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the database behind `engine` to `revision`."""
+async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring the database behind `db` to `revision`."""
 
-    def run(connection: Connection) -> None:
+    def run(tx: Tx) -> None:
         config = alembic_config()
-        config.attributes["connection"] = connection
+        config.attributes["connection"] = tx.connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    await db.transaction(run)

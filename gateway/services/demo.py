@@ -7,9 +7,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from gateway.persistence.tables import Merchant
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import write_private_file
 from gateway.services.merchants import MerchantService
@@ -22,20 +19,16 @@ DEMO_SUPERVISOR = {"number": "900", "name": "Demo Supervisor", "password": "supe
 
 async def ensure_demo_merchant(
     merchants: MerchantService,
-    sessions: async_sessionmaker[AsyncSession],
     credentials_path: Path,
     cameras: CameraService,
 ) -> dict[str, Any]:
     """The demo credentials, creating the demo merchant first if this database does not have it yet."""
     saved = _read_saved(credentials_path)
-    if saved is not None:
-        async with sessions() as session:
-            seeded = await session.get(Merchant, saved.get("merchant_id", "")) is not None
-        if seeded:
-            if "camera_id" not in saved:  # seeded before cameras existed
-                saved.update(await _demo_camera(cameras, saved["terminal_id"]))
-                write_private_file(credentials_path, json.dumps(saved, indent=2) + "\n")
-            return saved
+    if saved is not None and await merchants.exists(saved.get("merchant_id", "")):
+        if "camera_id" not in saved:  # seeded before cameras existed
+            saved.update(await _demo_camera(cameras, saved["terminal_id"]))
+            write_private_file(credentials_path, json.dumps(saved, indent=2) + "\n")
+        return saved
     merchant = await merchants.create_merchant("Demo Shop")
     store_id = await merchants.create_store(merchant.merchant_id, "Demo Store")
     terminal = await merchants.create_terminal(merchant.merchant_id, store_id, "Demo Terminal")

@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from gateway.domain.errors import Conflict, InvalidInput
-from gateway.persistence.tables import IdempotencyRecord
+from gateway.persistence import idempotency
+from gateway.persistence.database import Database, Tx
 
 
 @dataclass(frozen=True)
@@ -32,54 +29,57 @@ def check_idempotency_key(key: str | None) -> None:
         raise InvalidInput("Idempotency-Key must be 1-64 printable characters", code="invalid_idempotency_key")
 
 
+@dataclass(frozen=True)
+class RequestKey:
+    """A terminal's idempotency key and the fingerprint of the body sent with it."""
+
+    terminal_id: str
+    key: str
+    fingerprint: str
+
+
+def claim_in(tx: Tx, request: RequestKey, now: datetime) -> StoredResponse | None:
+    """Claim the key in the caller's transaction; returns the stored response of an earlier identical request instead.
+
+    Raises when the key was used with another body (422) or its first request is still running (409). When the
+    caller's transaction rolls back, so does the claim: a refused request leaves the key free for a corrected retry.
+    """
+    if idempotency.claim(tx, request.terminal_id, request.key, request.fingerprint, now):
+        return None
+    found = idempotency.find(tx, request.terminal_id, request.key)
+    assert found is not None  # a claim loses only to a committed row, which this transaction now sees
+    request_hash, status, body = found
+    if request_hash != request.fingerprint:
+        raise InvalidInput(
+            "this Idempotency-Key (or out_trade_no) was used with a different request body",
+            code="idempotency_key_reused",
+        )
+    if status is None or body is None:
+        raise Conflict("the first request with this key is still being processed", code="request_in_flight")
+    return StoredResponse(status, body)
+
+
+def answer_in(tx: Tx, request: RequestKey, response: StoredResponse) -> None:
+    """Store the response retries will be given, in the caller's transaction."""
+    idempotency.answer(tx, request.terminal_id, request.key, response.status, response.body)
+
+
 class IdempotencyStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    """The same rules as a transaction of their own, for requests that claim, answer and release apart."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def begin(self, terminal_id: str, key: str, fingerprint: str) -> StoredResponse | None:
         """Claim the key; returns the stored response of an earlier identical request instead, if any."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(IdempotencyRecord(terminal_id=terminal_id, key=key, request_hash=fingerprint))
-            return None
-        except IntegrityError:
-            pass
-        async with self._sessions() as session:
-            record = await session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.terminal_id == terminal_id, IdempotencyRecord.key == key
-                )
-            )
-        if record is None:  # the first request failed and released the key in between: take it now
-            return await self.begin(terminal_id, key, fingerprint)
-        if record.request_hash != fingerprint:
-            raise InvalidInput(
-                "this Idempotency-Key (or out_trade_no) was used with a different request body",
-                code="idempotency_key_reused",
-            )
-        if record.response_status is None or record.response_body is None:
-            raise Conflict("the first request with this key is still being processed", code="request_in_flight")
-        return StoredResponse(record.response_status, record.response_body)
+        return await self._db.transaction(claim_in, RequestKey(terminal_id, key, fingerprint), datetime.now(UTC))
 
     async def finish(self, terminal_id: str, key: str, response: StoredResponse) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.terminal_id == terminal_id, IdempotencyRecord.key == key)
-                .values(response_status=response.status, response_body=response.body)
-            )
+        await self._db.transaction(idempotency.answer, terminal_id, key, response.status, response.body)
 
     async def release(self, terminal_id: str, key: str) -> None:
         """Forget a key whose request changed nothing, so a corrected retry is processed afresh."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.terminal_id == terminal_id, IdempotencyRecord.key == key
-                )
-            )
+        await self._db.transaction(idempotency.release, terminal_id, key)
 
     async def forget_older_than(self, age: timedelta) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.created_at < datetime.now(UTC) - age)
-            )
+        await self._db.transaction(idempotency.forget_before, datetime.now(UTC) - age)

@@ -7,15 +7,11 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from gateway.persistence.tables import Job
+from gateway.persistence import jobs as repo
+from gateway.persistence.database import Database
+from gateway.persistence.jobs import ClaimedJob
 
 log = logging.getLogger(__name__)
 
@@ -26,31 +22,6 @@ LEASE = timedelta(seconds=15)
 STOP_GRACE_S = 10.0
 
 
-@dataclass(frozen=True)
-class ClaimedJob:
-    id: int
-    kind: str
-    order_id: str
-    attempts: int
-
-
-async def schedule(session: AsyncSession, kind: str, order_id: str, due_at: datetime, attempts: int = 0) -> None:
-    """Create or move the order's job of this kind (one per order and kind), releasing any lease."""
-    values = {"kind": kind, "order_id": order_id, "due_at": due_at, "attempts": attempts, "created_at": due_at}
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(Job).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Job.kind, Job.order_id],
-        set_={"due_at": due_at, "attempts": attempts, "lease_owner": None, "lease_until": None},
-    )
-    await session.execute(statement)
-
-
-async def finish(session: AsyncSession, kind: str, order_id: str, *more_kinds: str) -> None:
-    """Drop the order's job of this kind (and of `more_kinds`): the work is done."""
-    await session.execute(delete(Job).where(Job.order_id == order_id, Job.kind.in_((kind, *more_kinds))))
-
-
 JobHandler = Callable[[ClaimedJob], Awaitable[None]]
 
 
@@ -59,12 +30,12 @@ class JobWorker:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         poll_interval_s: float = 0.5,
         batch_size: int = 32,
         lease: timedelta = LEASE,
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._lease = lease
         self._handlers: dict[str, JobHandler] = {}
         self._poll_interval_s = poll_interval_s
@@ -118,22 +89,7 @@ class JobWorker:
                 await asyncio.wait_for(self._wake.wait(), min(self._poll_interval_s, next_due))
 
     async def _claim(self) -> list[ClaimedJob]:
-        now = datetime.now(UTC)
-        due = (
-            select(Job.id)
-            .where(Job.due_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
-            .order_by(Job.due_at)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        async with self._sessions.begin() as session:
-            rows = await session.execute(
-                update(Job)
-                .where(Job.id.in_(due.scalar_subquery()))
-                .values(lease_owner=self._owner, lease_until=now + self._lease)
-                .returning(Job.id, Job.kind, Job.order_id, Job.attempts)
-            )
-            return [ClaimedJob(*row) for row in rows.all()]
+        return await self._db.transaction(repo.claim_due, self._owner, datetime.now(UTC), self._lease, self._batch_size)
 
     async def _run_one(self, job: ClaimedJob) -> None:
         handler = self._handlers.get(job.kind)
@@ -156,34 +112,24 @@ class JobWorker:
                 await asyncio.wait_for(finished.wait(), self._lease.total_seconds() / 3)
                 return
             try:
-                async with self._sessions.begin() as session:
-                    await session.execute(
-                        update(Job)
-                        .where(Job.id == job.id, Job.lease_owner == self._owner)
-                        .values(lease_until=datetime.now(UTC) + self._lease)
-                    )
+                await self._db.transaction(repo.renew_lease, job.id, self._owner, datetime.now(UTC) + self._lease)
             except Exception:
                 log.warning("could not renew the lease of job %s; retrying", job.id, exc_info=True)
 
     async def _retry_later(self, job: ClaimedJob, exc: Exception) -> None:
         """A handler failed: release the job and run it again after a backoff."""
         log.error("job %s (%s for %s) failed", job.id, job.kind, job.order_id, exc_info=exc)
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.lease_owner == self._owner)
-                .values(
-                    lease_owner=None,
-                    lease_until=None,
-                    due_at=datetime.now(UTC) + timedelta(seconds=min(2 ** min(job.attempts, 8), 300)),
-                    attempts=job.attempts + 1,
-                    last_error=f"{type(exc).__name__}: {exc}"[:256],
-                )
-            )
+        await self._db.transaction(
+            repo.release_for_retry,
+            job.id,
+            self._owner,
+            datetime.now(UTC) + timedelta(seconds=min(2 ** min(job.attempts, 8), 300)),
+            job.attempts + 1,
+            f"{type(exc).__name__}: {exc}",
+        )
 
     async def _seconds_to_next_due(self) -> float:
-        async with self._sessions() as session:
-            next_due = await session.scalar(select(Job.due_at).order_by(Job.due_at).limit(1))
+        next_due = await self._db.transaction(repo.next_due_at)
         if next_due is None:
             return self._poll_interval_s
         return max(0.0, (next_due - datetime.now(UTC)).total_seconds())

@@ -7,9 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.protocol import (
     AuthCodeInvalid,
@@ -31,11 +29,13 @@ from gateway.domain.errors import Conflict, InvalidInput
 from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
 from gateway.domain.money import validate_amount
 from gateway.domain.orders import OrderKind, OrderStatus
-from gateway.persistence.tables import Order, OrderTransition, Terminal, UsedPaymentCode
-from gateway.services import jobs
-from gateway.services.jobs import ClaimedJob
+from gateway.persistence import idempotency, jobs, orders
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.jobs import ClaimedJob
+from gateway.persistence.tables import Order
+from gateway.services.idempotency import RequestKey, StoredResponse, answer_in, claim_in
 from gateway.services.terminals import TerminalContext, require_operator_if_needed
-from gateway.services.transitions import OrderWatch, new_order, transition
+from gateway.services.transitions import OrderWatch, Step, insert_order, new_order, transition
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,20 @@ class MicropayInput:
     description: str = ""
 
 
+#: How a request shapes its answer from the order (the API's schema): stored with the result for replays.
+Answer = Callable[[Order], StoredResponse]
+#: Extra work in the transaction that makes an order final (e.g. storing the request's answer).
+OnFinal = Callable[[Tx, Order], None]
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What a payment request is answered with, and whether it is the replay of an earlier one."""
+
+    response: StoredResponse
+    replayed: bool = False
+
+
 def channel_order_no(order_id: str) -> str:
     """The out_trade_no the channel sees: our order id without its underscore (every channel accepts it)."""
     return order_id.replace("_", "")
@@ -73,14 +87,14 @@ class PaymentService:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         adapters: Mapping[str, ChannelAdapter],
         settings: Settings,
         watch: OrderWatch,
         fingerprint_code: Callable[[str], str],
         wake_worker: Callable[[], None],
     ) -> None:
-        self._sessions = sessions
+        self._db = db
         self._adapters = adapters
         self._settings = settings
         self._watch = watch
@@ -109,9 +123,37 @@ class PaymentService:
     async def micropay(self, terminal: TerminalContext, request: MicropayInput) -> Order:
         """Charge the code once; returns the order final, or PAYING if the channel needs longer than the wait."""
         channel = self.validate(terminal, request)
-        order = await self._create(terminal, request, channel)
+        order = await self._create(terminal, request, channel, None)
+        assert isinstance(order, Order)
         final = await self._charge(order, request.auth_code)
         return final or await self.wait_for_final(order.id, self._settings.micropay_wait_s)
+
+    async def answer_micropay(
+        self, terminal: TerminalContext, request: MicropayInput, key: RequestKey, answer: Answer
+    ) -> Answered:
+        """`micropay` for a terminal's request: a retry with the same key and body gets the first answer again.
+
+        Two transactions around the channel call: before it, the idempotency claim, the checks, the order, its used
+        code and its follow-up job; after it, the result, its event, the job's end and the stored answer.
+        """
+        channel = self.validate(terminal, request)
+        created = await self._create(terminal, request, channel, key)
+        if isinstance(created, StoredResponse):
+            if created.status == 202:  # the first answer was "still paying": give the news instead
+                order = await self.wait_for_final(str(created.body["order_id"]), 0)
+                return Answered(answer(order), replayed=True)
+            return Answered(created, replayed=True)
+        try:
+            final = await self._charge(created, request.auth_code, lambda tx, order: answer_in(tx, key, answer(order)))
+            if final is not None:
+                return Answered(answer(final))
+            order = await self.wait_for_final(created.id, self._settings.micropay_wait_s)
+            response = answer(order)
+            await self._db.transaction(answer_in, key, response)
+        except BaseException:
+            await self._db.transaction(idempotency.release, key.terminal_id, key.key)
+            raise
+        return Answered(response)
 
     async def wait_for_final(self, order_id: str, timeout_s: float) -> Order:
         order = await self._load(order_id)
@@ -120,10 +162,14 @@ class PaymentService:
             order = await self._load(order_id)
         return order
 
-    async def _create(self, terminal: TerminalContext, request: MicropayInput, channel: Channel) -> Order:
+    async def _create(
+        self, terminal: TerminalContext, request: MicropayInput, channel: Channel, key: RequestKey | None
+    ) -> Order | StoredResponse:
+        """The new PAYING order, or (with a `key`) the stored answer when this retries an answered request."""
         now = datetime.now(UTC)
         policy = self._policy(channel)
-        code_hash = self._fingerprint_code(request.auth_code.strip())
+        code = request.auth_code.strip()
+        code_hash = self._fingerprint_code(code)
         actor = f"terminal:{terminal.terminal_id}"
         order = new_order(
             terminal,
@@ -134,83 +180,64 @@ class PaymentService:
             status=OrderStatus.PAYING,
             description=request.description,
             now=now,
-            auth_code_masked=mask_payment_code(request.auth_code.strip()),
+            auth_code_masked=mask_payment_code(code),
             deadline_at=now + self._scaled(policy.deadline_s),
         )
-        order.transitions = [
-            OrderTransition(to_status=OrderStatus.CREATED, cause="payment code received", actor=actor, at=now),
-            OrderTransition(
-                from_status=OrderStatus.CREATED,
-                to_status=OrderStatus.PAYING,
-                cause="micropay sent to the channel",
-                actor=actor,
-                at=now,
-                detail={
-                    "channel": channel,
-                    "deadline_at": order.deadline_at.isoformat() if order.deadline_at else None,
-                },
+        steps = [
+            Step(OrderStatus.CREATED, "payment code received", actor),
+            Step(
+                OrderStatus.PAYING,
+                "micropay sent to the channel",
+                actor,
+                {"channel": channel, "deadline_at": order.deadline_at.isoformat() if order.deadline_at else None},
             ),
         ]
+        # Written with the order: if we die during the channel call, the worker takes over from here.
+        first_check = now + timedelta(seconds=self._settings.channel_timeout_s) + self._scaled(policy.query_delay(0))
+
+        def create(tx: Tx) -> Order | StoredResponse:
+            stored = None if key is None else claim_in(tx, key, now)
+            if stored is not None:
+                return stored
+            self._refuse_duplicates(tx, terminal.merchant_id, request.out_trade_no, code_hash, now)
+            self.check_daily_limit(tx, terminal, request.amount_fen, now)
+            insert_order(tx, order, steps)
+            orders.record_used_code(tx, code_hash, order.id, now)
+            jobs.schedule(tx, FOLLOW_UP_JOB, order.id, first_check)
+            return order
+
         try:
-            async with self._sessions.begin() as session:
-                await self._refuse_duplicates(session, terminal.merchant_id, request, code_hash, now)
-                await self.check_daily_limit(session, terminal, request.amount_fen, now)
-                session.add(order)
-                session.add(UsedPaymentCode(code_hash=code_hash, order_id=order.id, used_at=now))
-                # Written with the order: if we die during the channel call, the worker takes over from here.
-                first_check = (
-                    now + timedelta(seconds=self._settings.channel_timeout_s) + self._scaled(policy.query_delay(0))
-                )
-                await jobs.schedule(session, FOLLOW_UP_JOB, order.id, first_check)
+            return await self._db.transaction(create)
         except IntegrityError:
             # A concurrent request took the out_trade_no or the code between our check and our insert.
-            async with self._sessions() as session:
-                await self._refuse_duplicates(session, terminal.merchant_id, request, code_hash, now)
+            await self._db.transaction(
+                self._refuse_duplicates, terminal.merchant_id, request.out_trade_no, code_hash, now
+            )
             raise
-        return order
 
-    async def _refuse_duplicates(
-        self, session: AsyncSession, merchant_id: str, request: MicropayInput, code_hash: str, now: datetime
-    ) -> None:
-        taken = await session.scalar(
-            select(Order.id).where(Order.merchant_id == merchant_id, Order.out_trade_no == request.out_trade_no)
-        )
+    def _refuse_duplicates(self, tx: Tx, merchant_id: str, out_trade_no: str, code_hash: str, now: datetime) -> None:
+        taken, used_at = orders.taken_by(tx, merchant_id, out_trade_no, code_hash)
         if taken is not None:
-            raise Conflict(f"out_trade_no {request.out_trade_no} is already used", code="duplicate_out_trade_no")
-        used_at = await session.scalar(select(UsedPaymentCode.used_at).where(UsedPaymentCode.code_hash == code_hash))
+            raise Conflict(f"out_trade_no {out_trade_no} is already used", code="duplicate_out_trade_no")
         if used_at is not None:
             if now - used_at < CODE_REUSE_WINDOW:
                 raise Conflict("this payment code was already used; ask for a fresh one", code="payment_code_used")
-            await session.delete(await session.get(UsedPaymentCode, code_hash))
-            await session.flush()
+            orders.forget_used_code(tx, code_hash)
 
-    async def check_daily_limit(
-        self, session: AsyncSession, terminal: TerminalContext, amount_fen: int, now: datetime
-    ) -> None:
-        """The terminal's daily cap, in the caller's transaction (which then writes the order), for every kind.
-
-        The terminal's row is locked first, so concurrent payments of one terminal are counted one after the other
-        (on PostgreSQL; SQLite runs one write transaction at a time anyway).
-        """
+    def check_daily_limit(self, tx: Tx, terminal: TerminalContext, amount_fen: int, now: datetime) -> None:
+        """The terminal's daily cap, in the caller's transaction (which then writes the order), for every kind."""
         if terminal.daily_limit_fen is None:
             return
-        await session.execute(select(Terminal.id).where(Terminal.id == terminal.terminal_id).with_for_update())
         offset = timedelta(hours=self._settings.business_utc_offset_hours)
         day_start = datetime.combine((now + offset).date(), datetime.min.time(), UTC) - offset
-        taken = await session.scalar(
-            select(func.coalesce(func.sum(Order.amount_fen), 0)).where(
-                Order.terminal_id == terminal.terminal_id,
-                Order.created_at >= day_start,
-                Order.status.in_(_COUNTED_FOR_DAILY_LIMIT),
-            )
-        )
-        if int(taken or 0) + amount_fen > terminal.daily_limit_fen:
+        taken = orders.taken_today_fen(tx, terminal.terminal_id, day_start, _COUNTED_FOR_DAILY_LIMIT)
+        if taken + amount_fen > terminal.daily_limit_fen:
             raise InvalidInput(
                 f"this terminal takes at most {terminal.daily_limit_fen} fen a day", code="over_daily_limit"
             )
 
-    async def _charge(self, order: Order, auth_code: str) -> Order | None:
-        """Send the charge; returns the order if the answer made it final."""
+    async def _charge(self, order: Order, auth_code: str, on_final: OnFinal | None = None) -> Order | None:
+        """Send the charge; returns the order if the answer made it final (`on_final` ran in that transaction)."""
         assert order.channel is not None
         adapter = self._adapters[order.channel]
         request = MicropayRequest(
@@ -223,11 +250,11 @@ class PaymentService:
         try:
             result = await adapter.micropay(request)
         except DefiniteFailure as failure:
-            return await self._fail(order.id, failure, "the channel refused the payment")
+            return await self._fail(order.id, failure, "the channel refused the payment", on_final)
         except ChannelError as unknown:
             await self._pending(order.id, 0, f"micropay answer unknown: {unknown.code}")
             return None
-        return await self._apply_result(order.id, result, attempt=0, actor=f"channel:{order.channel}")
+        return await self._apply_result(order.id, result, 0, f"channel:{order.channel}", on_final)
 
     # ---- the follow-up jobs --------------------------------------------------------------------------
 
@@ -262,9 +289,12 @@ class PaymentService:
 
     async def _start_reverse(self, order: Order, adapter: ChannelAdapter) -> None:
         """From here on only reverses are sent; the job is switched first so a crash resumes reversing."""
-        async with self._sessions.begin() as session:
-            await jobs.finish(session, FOLLOW_UP_JOB, order.id)
-            await jobs.schedule(session, REVERSE_JOB, order.id, datetime.now(UTC) + LEASE_FOR_A_CALL)
+
+        def switch(tx: Tx) -> None:
+            jobs.finish(tx, FOLLOW_UP_JOB, order.id)
+            jobs.schedule(tx, REVERSE_JOB, order.id, datetime.now(UTC) + LEASE_FOR_A_CALL)
+
+        await self._db.transaction(switch)
         await self._reverse(order, adapter, 0)
 
     async def _reverse(self, order: Order, adapter: ChannelAdapter, attempt: int) -> None:
@@ -289,7 +319,9 @@ class PaymentService:
 
     # ---- applying answers ----------------------------------------------------------------------------
 
-    async def _apply_result(self, order_id: str, result: TradeResult, attempt: int, actor: str) -> Order | None:
+    async def _apply_result(
+        self, order_id: str, result: TradeResult, attempt: int, actor: str, on_final: OnFinal | None = None
+    ) -> Order | None:
         """Apply what the channel said; returns the order if that made it final."""
         detail = {"channel_status": result.channel_status}
         if result.status is TradeStatus.PAID or result.status is TradeStatus.REFUNDED:
@@ -299,27 +331,31 @@ class PaymentService:
                 "the channel confirmed the payment",
                 actor,
                 detail,
+                on_final,
                 channel_trade_no=result.channel_trade_no,
                 paid_at=result.paid_at or datetime.now(UTC),
             )
         elif result.status is TradeStatus.REVERSED:
-            await self._finish(
-                order_id, OrderStatus.REVERSED, "the channel reports the payment reversed", actor, detail
+            return await self._finish(
+                order_id, OrderStatus.REVERSED, "the channel reports the payment reversed", actor, detail, on_final
             )
         elif result.status in (TradeStatus.FAILED, TradeStatus.CLOSED):
-            await self._finish(
+            return await self._finish(
                 order_id,
                 OrderStatus.FAILED,
                 "the channel reports the payment failed",
                 actor,
                 detail,
+                on_final,
                 failure_code="payment_failed",
                 failure_detail=f"channel status {result.channel_status}",
             )
         await self._pending(order_id, attempt, f"still pending: {result.channel_status or result.status}")
         return None
 
-    async def _fail(self, order_id: str, failure: ChannelError, cause: str) -> Order | None:
+    async def _fail(
+        self, order_id: str, failure: ChannelError, cause: str, on_final: OnFinal | None = None
+    ) -> Order | None:
         code = next((name for kind, name in _FAILURE_CODES if isinstance(failure, kind)), "channel_failure")
         return await self._finish(
             order_id,
@@ -327,25 +363,38 @@ class PaymentService:
             cause,
             "channel",
             {"channel_code": failure.code},
+            on_final,
             failure_code=code,
             failure_detail=str(failure)[:256],
         )
 
     async def _finish(
-        self, order_id: str, target: OrderStatus, cause: str, actor: str, detail: dict[str, str], **fields: object
+        self,
+        order_id: str,
+        target: OrderStatus,
+        cause: str,
+        actor: str,
+        detail: dict[str, str],
+        on_final: OnFinal | None = None,
+        **fields: object,
     ) -> Order | None:
         """PAYING -> a final state, ending the order's jobs; returns the order if this call made the change."""
-        async with self._sessions.begin() as session:
-            changed = await transition(session, order_id, OrderStatus.PAYING, target, cause, actor, detail, **fields)
+
+        def finish(tx: Tx) -> Order | None:
+            changed = transition(tx, order_id, OrderStatus.PAYING, target, cause, actor, detail, **fields)
             if changed is not None:
-                await _finish_jobs_in(session, order_id)
+                _finish_jobs_in(tx, order_id)
+                if on_final is not None:
+                    on_final(tx, changed)
+            return changed
+
+        changed = await self._db.transaction(finish)
         if changed is not None:
             self._watch.finished(order_id)
         return changed
 
     async def _finish_jobs(self, order_id: str) -> None:
-        async with self._sessions.begin() as session:
-            await _finish_jobs_in(session, order_id)
+        await self._db.transaction(_finish_jobs_in, order_id)
 
     async def _pending(self, order_id: str, attempt: int, note: str) -> None:
         order = await self._load(order_id)
@@ -361,15 +410,13 @@ class PaymentService:
         due = datetime.now(UTC) + delay
         if deadline is not None:
             due = min(due, deadline)
-        async with self._sessions.begin() as session:
-            await jobs.schedule(session, kind, order_id, due, attempts=attempt)
+        await self._db.transaction(jobs.schedule, kind, order_id, due, attempt)
         self._wake_worker()
 
     # ---- helpers -------------------------------------------------------------------------------------
 
     async def _load(self, order_id: str) -> Order:
-        async with self._sessions() as session:
-            order = await session.get(Order, order_id)
+        order = await self._db.transaction(orders.load_order, order_id)
         assert order is not None
         return order
 
@@ -380,5 +427,5 @@ class PaymentService:
         return timedelta(seconds=seconds * self._settings.time_scale)
 
 
-async def _finish_jobs_in(session: AsyncSession, order_id: str) -> None:
-    await jobs.finish(session, FOLLOW_UP_JOB, order_id, REVERSE_JOB)
+def _finish_jobs_in(tx: Tx, order_id: str) -> None:
+    jobs.finish(tx, FOLLOW_UP_JOB, order_id, REVERSE_JOB)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from functools import lru_cache
+from typing import Any
 
 from gateway.domain.errors import Forbidden, Unauthenticated
 from gateway.domain.signing import NONCE_PATTERN, SIGNATURE_WINDOW_S, signature_matches
-from gateway.persistence.tables import Merchant, Operator, Terminal, TerminalNonce
+from gateway.persistence import terminals as repo
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.tables import Operator
 from gateway.services.credentials import SecretBox, verify_password
 
 
@@ -28,15 +28,16 @@ class TerminalContext:
     daily_limit_fen: int | None
 
     @classmethod
-    def of(cls, terminal: Terminal, require_operator: bool) -> TerminalContext:
+    def of(cls, row: Any) -> TerminalContext:
+        """From a terminal row with its merchant's `require_operator`."""
         return cls(
-            terminal.id,
-            terminal.merchant_id,
-            terminal.store_id,
-            terminal.operator_id,
-            require_operator,
-            terminal.single_limit_fen,
-            terminal.daily_limit_fen,
+            row.id,
+            row.merchant_id,
+            row.store_id,
+            row.operator_id,
+            row.require_operator,
+            row.single_limit_fen,
+            row.daily_limit_fen,
         )
 
 
@@ -54,12 +55,17 @@ class SignedRequest:
 
 
 class TerminalService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
-        self._sessions = sessions
-        self._box = box
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self._db = db
+        # Opening a sealed key is an AES decryption and an HMAC per request; a key's sealed text never changes.
+        self._open_secret = lru_cache(maxsize=4096)(box.open)
 
     async def authenticate(self, request: SignedRequest, now: datetime | None = None) -> TerminalContext:
-        """The terminal that signed this request; each nonce is accepted once within the time window."""
+        """The terminal that signed this request; each nonce is accepted once within the time window.
+
+        One transaction: the key is looked up, the signature checked and the nonce spent together, so a
+        request that fails any check writes nothing.
+        """
         now = now or datetime.now(UTC)
         if not request.timestamp.isdigit():
             raise Unauthenticated("X-Timestamp must be Unix seconds", code="invalid_timestamp")
@@ -69,58 +75,40 @@ class TerminalService:
             )
         if not NONCE_PATTERN.fullmatch(request.nonce):
             raise Unauthenticated("X-Nonce must be 16-64 letters, digits, '-' or '_'", code="invalid_nonce")
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(Terminal, Merchant.require_operator)
-                    .join(Merchant, Merchant.id == Terminal.merchant_id)
-                    .where(Terminal.key_id == request.key_id, Terminal.disabled_at.is_(None))
-                )
-            ).first()
+        return await self._db.transaction(self._verify, request, now)
+
+    def _verify(self, tx: Tx, request: SignedRequest, now: datetime) -> TerminalContext:
+        row = repo.live_terminal_by_key(tx, request.key_id)
         if row is None:
             raise Unauthenticated("unknown terminal key", code="unknown_terminal_key")
-        terminal, require_operator = row
-        secret = self._box.open(terminal.secret_encrypted)
+        secret = self._open_secret(row.secret_encrypted)
         if not signature_matches(
             secret, request.signature, request.method, request.path, request.timestamp, request.nonce, request.body
         ):
             raise Unauthenticated("the signature does not match the request", code="invalid_signature")
-        try:
-            async with self._sessions.begin() as session:
-                session.add(TerminalNonce(key_id=request.key_id, nonce=request.nonce, seen_at=now))
-        except IntegrityError as exc:
-            raise Unauthenticated("this nonce was used already", code="replayed_nonce") from exc
-        return TerminalContext.of(terminal, require_operator)
+        if not repo.spend_nonce(tx, request.key_id, request.nonce, now):
+            raise Unauthenticated("this nonce was used already", code="replayed_nonce")
+        return TerminalContext.of(row)
 
     async def forget_old_nonces(self, now: datetime | None = None) -> int:
         """Nonces older than twice the window can never be replayed (their timestamps are stale)."""
         cutoff = (now or datetime.now(UTC)) - timedelta(seconds=2 * SIGNATURE_WINDOW_S)
-        async with self._sessions.begin() as session:
-            result = await session.execute(delete(TerminalNonce).where(TerminalNonce.seen_at < cutoff))
-        return int(getattr(result, "rowcount", 0) or 0)
+        return await self._db.transaction(repo.forget_nonces_before, cutoff)
 
     async def sign_in(self, terminal: TerminalContext, number: str, password: str) -> Operator:
         """Sign an operator of the terminal's merchant in on the terminal (replacing whoever was)."""
-        async with self._sessions.begin() as session:
-            operator = await session.scalar(
-                select(Operator).where(Operator.merchant_id == terminal.merchant_id, Operator.number == number)
-            )
+
+        def sign_in(tx: Tx) -> Operator:
+            operator = repo.operator_by_number(tx, terminal.merchant_id, number)
             if operator is None or not verify_password(password, operator.password_hash):
                 raise Forbidden("operator number or password is wrong", code="operator_sign_in_failed")
-            await session.execute(
-                update(Terminal)
-                .where(Terminal.id == terminal.terminal_id)
-                .values(operator_id=operator.id, operator_signed_in_at=datetime.now(UTC))
-            )
-        return operator
+            repo.set_operator(tx, terminal.terminal_id, operator.id, datetime.now(UTC))
+            return operator
+
+        return await self._db.transaction(sign_in)
 
     async def sign_out(self, terminal: TerminalContext) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(Terminal)
-                .where(Terminal.id == terminal.terminal_id)
-                .values(operator_id=None, operator_signed_in_at=None)
-            )
+        await self._db.transaction(repo.set_operator, terminal.terminal_id, None, None)
 
 
 def require_operator_if_needed(terminal: TerminalContext) -> None:

@@ -1,23 +1,33 @@
-"""Creating and changing orders: new orders, and transitions as compare-and-set + audit row + outbox event."""
+"""Creating and changing orders through the order machine: audit row and outbox event in the same transaction."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from gateway.domain.channels import Channel
+from gateway.domain.events import TerminalEvent
 from gateway.domain.ids import new_id
-from gateway.domain.orders import OrderKind, OrderStatus, check_transition
-from gateway.persistence.tables import Order, OrderTransition, OutboxEvent, Terminal, WebhookEndpoint
-from gateway.realtime.hub import TerminalEvent
-from gateway.realtime.sources import publish_after_commit
+from gateway.domain.orders import ORDER_MACHINE, OrderKind, OrderStatus
+from gateway.persistence import orders as repo
+from gateway.persistence.database import Tx
+from gateway.persistence.outbox import append_event
+from gateway.persistence.tables import Order
 from gateway.services.terminals import TerminalContext
 from gateway.services.webhooks import enqueue_webhook
+
+
+@dataclass(frozen=True)
+class Step:
+    """One status on a new order's path, with what caused it and who."""
+
+    status: OrderStatus
+    cause: str
+    actor: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def new_order(
@@ -52,6 +62,25 @@ def new_order(
     )
 
 
+def insert_order(tx: Tx, order: Order, steps: list[Step]) -> None:
+    """Write a new order with one audit row per step; the path from nothing is checked against the order machine."""
+    path = ORDER_MACHINE.creation_path(*(step.status for step in steps))
+    if path[-1][1] is not order.status:
+        raise ValueError(f"the creation path ends at {path[-1][1]}, the order says {order.status}")
+    audit = [
+        {
+            "from_status": source,
+            "to_status": target,
+            "cause": step.cause,
+            "actor": step.actor,
+            "at": order.created_at,
+            "detail": step.detail,
+        }
+        for (source, target), step in zip(path, steps, strict=True)
+    ]
+    repo.insert_order(tx, order, audit)
+
+
 def order_event_payload(order: Order) -> dict[str, Any]:
     """What terminals and merchants are told about an order."""
     return {
@@ -70,8 +99,8 @@ def order_event_payload(order: Order) -> dict[str, Any]:
     }
 
 
-async def transition(
-    session: AsyncSession,
+def transition(
+    tx: Tx,
     order_id: str,
     expected: OrderStatus,
     target: OrderStatus,
@@ -85,79 +114,23 @@ async def transition(
     A repeat of a transition that already happened is a no-op (None), so duplicate results are harmless.
     The caller owns the transaction: the event and audit row commit or roll back with the change.
     """
-    if not check_transition(expected, target):
+    if not ORDER_MACHINE.check(expected, target):
         return None
     now = datetime.now(UTC)
-    order = await session.scalar(
-        update(Order)
-        .where(Order.id == order_id, Order.status == expected)
-        .values(status=target, updated_at=now, **fields)
-        .returning(Order)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
+    order = repo.compare_and_set(tx, order_id, expected, target, now, fields)
     if order is None:
         return None
-    session.add(
-        OrderTransition(
-            order_id=order_id,
-            from_status=expected,
-            to_status=target,
-            cause=cause,
-            actor=actor,
-            at=now,
-            detail=detail or {},
-        )
-    )
+    repo.add_transition(tx, order_id, expected, target, cause, actor, now, detail or {})
     if target is not expected and target.is_final:
-        await write_event(session, order, f"order.{target.lower()}", order_event_payload(order))
+        write_event(tx, order, f"order.{target.lower()}", order_event_payload(order))
     return order
 
 
-#: Built once: composing them per event took about a fifth of a writing transaction's CPU (every payment writes
-#: one). The sequence update also answers whether the merchant has a notify URL, saving a query per event.
-_NEXT_EVENT_SEQ = (
-    update(Terminal)
-    .where(Terminal.id == bindparam("event_terminal"))
-    .values(event_seq=Terminal.event_seq + 1)
-    .returning(
-        Terminal.event_seq,
-        select(WebhookEndpoint.url).where(WebhookEndpoint.merchant_id == bindparam("event_merchant")).scalar_subquery(),
-    )
-)
-_INSERT_EVENT = insert(OutboxEvent)
-
-
-async def write_event(session: AsyncSession, order: Order, event_type: str, payload: dict[str, Any]) -> TerminalEvent:
-    """An outbox event for the order's terminal, numbered in this transaction by the terminal's sequence.
-
-    Two statements on the session's connection (no unit-of-work pass): the sequence, then the row. Changes the
-    session holds are flushed first, so the row never precedes what it refers to.
-    """
-    await session.flush()
-    connection = await session.connection()
-    numbered = await connection.execute(
-        _NEXT_EVENT_SEQ, {"event_terminal": order.terminal_id, "event_merchant": order.merchant_id}
-    )
-    seq, notify_url = numbered.one()
-    created_at = datetime.now(UTC)
-    inserted = await connection.execute(
-        _INSERT_EVENT,
-        {
-            "terminal_id": order.terminal_id,
-            "merchant_id": order.merchant_id,
-            "order_id": order.id,
-            "seq": seq,
-            "type": event_type,
-            "payload": payload,
-            "created_at": created_at,
-        },
-    )
-    key = inserted.inserted_primary_key
-    assert key is not None
-    event = TerminalEvent(key[0], order.terminal_id, seq, event_type, order.id, payload, created_at)
-    publish_after_commit(session, connection, event)
+def write_event(tx: Tx, order: Order, event_type: str, payload: dict[str, Any]) -> TerminalEvent:
+    """An outbox event for the order's terminal (and a webhook delivery when the merchant has a notify URL)."""
+    event, notify_url = append_event(tx, order.terminal_id, order.merchant_id, order.id, event_type, payload)
     if notify_url is not None:
-        await enqueue_webhook(session, event, order.merchant_id, notify_url)
+        enqueue_webhook(tx, event, order.merchant_id, notify_url)
     return event
 
 

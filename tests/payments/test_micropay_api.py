@@ -202,10 +202,8 @@ async def test_concurrent_payments_never_pass_the_daily_limit(live: LiveGateway)
 
     from gateway.persistence.tables import Terminal
 
-    async with live.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Terminal).where(Terminal.id == live.credentials["terminal_id"]).values(daily_limit_fen=500)
-        )
+    limit = update(Terminal).where(Terminal.id == live.credentials["terminal_id"]).values(daily_limit_fen=500)
+    await live.runtime.db.transaction(lambda tx: tx.connection.execute(limit))
     codes = [await live.payment_code("wechat") for _ in range(10)]
     responses = await asyncio.gather(*(live.terminal.micropay(100, out_trade_no(), code) for code in codes))
     assert sorted(response.status_code for response in responses) == [200] * 5 + [422] * 5
@@ -238,20 +236,19 @@ async def test_terminal_limits_and_operator_rule(live: LiveGateway) -> None:
 
     from gateway.persistence.tables import Merchant, Terminal
 
-    async with live.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Terminal)
-            .where(Terminal.id == live.credentials["terminal_id"])
-            .values(single_limit_fen=1000, daily_limit_fen=1500)
-        )
+    limits = (
+        update(Terminal)
+        .where(Terminal.id == live.credentials["terminal_id"])
+        .values(single_limit_fen=1000, daily_limit_fen=1500)
+    )
+    await live.runtime.db.transaction(lambda tx: tx.connection.execute(limits))
     over = await live.terminal.micropay(1001, out_trade_no(), await live.payment_code("wechat"))
     assert over.status_code == 422 and over.json()["code"] == "over_single_limit"
     assert (await live.terminal.micropay(1000, out_trade_no(), await live.payment_code("wechat"))).status_code == 200
     daily = await live.terminal.micropay(600, out_trade_no(), await live.payment_code("wechat"))
     assert daily.status_code == 422 and daily.json()["code"] == "over_daily_limit"
 
-    async with live.runtime.sessions.begin() as session:
-        await session.execute(update(Merchant).values(require_operator=True))
+    await live.runtime.db.transaction(lambda tx: tx.connection.execute(update(Merchant).values(require_operator=True)))
     needs_operator = await live.terminal.micropay(100, out_trade_no(), await live.payment_code("wechat"))
     assert needs_operator.status_code == 403 and needs_operator.json()["code"] == "operator_required"
     wrong = await live.terminal.sign_in("001", "wrong-password")

@@ -6,14 +6,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from gateway.runtime import Runtime
-from gateway.services import jobs
-from gateway.services.jobs import ClaimedJob, JobWorker
+from gateway.persistence import jobs
+from gateway.persistence.jobs import ClaimedJob
+from gateway.services.jobs import LEASE, JobWorker
 from tests.support.factories import insert_order, make_merchant
 from tests.support.simcontrol import eventually
 
 
 async def worker_in_a_slow_job(
-    runtime: Runtime, lease: timedelta = jobs.LEASE
+    runtime: Runtime, lease: timedelta = LEASE
 ) -> tuple[JobWorker, asyncio.Event, list[str]]:
     """A worker of our own (the runtime's is stopped) that has started a job which waits for `release`."""
     await runtime.worker.stop()
@@ -25,10 +26,9 @@ async def worker_in_a_slow_job(
         await release.wait()
         finished.append(job.order_id)
 
-    worker = JobWorker(runtime.sessions, poll_interval_s=0.05, lease=lease)
+    worker = JobWorker(runtime.db, poll_interval_s=0.05, lease=lease)
     worker.register("slow", slow)
-    async with runtime.sessions.begin() as session:
-        await jobs.schedule(session, "slow", order.id, datetime.now(UTC))
+    await runtime.db.transaction(jobs.schedule, "slow", order.id, datetime.now(UTC))
     worker.start()
     await asyncio.wait_for(started.wait(), 10)
     return worker, release, finished
@@ -57,7 +57,7 @@ def rival_worker(runtime: Runtime, lease: timedelta) -> tuple[JobWorker, list[st
     async def take(job: ClaimedJob) -> None:
         taken.append(job.order_id)
 
-    rival = JobWorker(runtime.sessions, lease=lease)
+    rival = JobWorker(runtime.db, lease=lease)
     rival.register("slow", take)
     return rival, taken
 

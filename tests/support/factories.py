@@ -61,6 +61,5 @@ async def insert_order(runtime: Runtime, merchant: MerchantFixture, **fields: An
             detail={"note": "inserted by a test"},
         ),
     ]
-    async with runtime.sessions.begin() as session:
-        session.add(order)
+    await runtime.db.transaction(lambda tx: tx.session.add(order))
     return order

@@ -9,7 +9,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from gateway.persistence.db import create_engine
+from gateway.persistence.database import Database
 from gateway.persistence.tables import Base, StrEnumType, UTCDateTime
 
 config = context.config
@@ -37,13 +37,11 @@ def render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal
 
 
 async def run_with_own_engine(url: str) -> None:
-    engine = create_engine(url)
+    db = Database(url)
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(run_on)
-            await connection.commit()
+        await db.transaction(lambda tx: run_on(tx.connection))
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 def main() -> None:

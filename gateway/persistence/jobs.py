@@ -1,0 +1,96 @@
+"""Jobs: one per order and kind, scheduled in the transaction that needs it, leased by one worker at a time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from gateway.persistence.database import Tx
+from gateway.persistence.tables import Job, table_of
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    order_id: str
+    attempts: int
+
+
+_job = table_of(Job)
+_VALUES: dict[str, Any] = {
+    "kind": bindparam("kind"),
+    "order_id": bindparam("order_id"),
+    "due_at": bindparam("due_at"),
+    "attempts": bindparam("attempts"),
+    "created_at": bindparam("due_at"),
+}
+_UPSERT_SET: dict[str, Any] = {
+    "due_at": bindparam("due_at"),
+    "attempts": bindparam("attempts"),
+    "lease_owner": None,
+    "lease_until": None,
+}
+#: Built once per dialect: an upsert built per call was a good part of a payment's statement-building CPU.
+_SCHEDULE = {
+    name: insert(_job)
+    .values(_VALUES)
+    .on_conflict_do_update(index_elements=[_job.c.kind, _job.c.order_id], set_=_UPSERT_SET)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_FINISH = delete(_job).where(
+    _job.c.order_id == bindparam("order_id"), _job.c.kind.in_(bindparam("kinds", expanding=True))
+)
+
+
+def schedule(tx: Tx, kind: str, order_id: str, due_at: datetime, attempts: int = 0) -> None:
+    """Create or move the order's job of this kind (one per order and kind), releasing any lease."""
+    tx.connection.execute(
+        _SCHEDULE[tx.dialect], {"kind": kind, "order_id": order_id, "due_at": due_at, "attempts": attempts}
+    )
+
+
+def finish(tx: Tx, kind: str, order_id: str, *more_kinds: str) -> None:
+    """Drop the order's job of this kind (and of `more_kinds`): the work is done."""
+    tx.connection.execute(_FINISH, {"order_id": order_id, "kinds": [kind, *more_kinds]})
+
+
+def claim_due(tx: Tx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[ClaimedJob]:
+    """Lease up to `limit` due jobs nobody holds (SKIP LOCKED on PostgreSQL, so instances never take the same)."""
+    due = (
+        select(Job.id)
+        .where(Job.due_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
+        .order_by(Job.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = tx.connection.execute(
+        update(Job)
+        .where(Job.id.in_(due.scalar_subquery()))
+        .values(lease_owner=owner, lease_until=now + lease)
+        .returning(Job.id, Job.kind, Job.order_id, Job.attempts)
+    )
+    return [ClaimedJob(*row) for row in rows.all()]
+
+
+def renew_lease(tx: Tx, job_id: int, owner: str, until: datetime) -> None:
+    tx.connection.execute(update(Job).where(Job.id == job_id, Job.lease_owner == owner).values(lease_until=until))
+
+
+def release_for_retry(tx: Tx, job_id: int, owner: str, due_at: datetime, attempts: int, error: str) -> None:
+    """A handler failed: the job is free again, due later, with the error kept."""
+    tx.connection.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, due_at=due_at, attempts=attempts, last_error=error[:256])
+    )
+
+
+def next_due_at(tx: Tx) -> datetime | None:
+    value: datetime | None = tx.connection.scalar(select(Job.due_at).order_by(Job.due_at).limit(1))
+    return value

@@ -1,0 +1,52 @@
+"""Writing the outbox: an event for a terminal, numbered by the terminal's sequence in the writing transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+
+from gateway.domain.events import TerminalEvent
+from gateway.persistence.database import Tx
+from gateway.persistence.tables import OutboxEvent, Terminal, WebhookEndpoint, table_of
+
+#: Built once: composing them per event took about a fifth of a writing transaction's CPU (every payment writes
+#: one). The sequence update also answers whether the merchant has a notify URL, saving a query per event.
+_NEXT_EVENT_SEQ = (
+    update(Terminal)
+    .where(Terminal.id == bindparam("event_terminal"))
+    .values(event_seq=Terminal.event_seq + 1)
+    .returning(
+        Terminal.event_seq,
+        select(WebhookEndpoint.url).where(WebhookEndpoint.merchant_id == bindparam("event_merchant")).scalar_subquery(),
+    )
+)
+_INSERT_EVENT = insert(table_of(OutboxEvent))
+
+
+def append_event(
+    tx: Tx, terminal_id: str, merchant_id: str, order_id: str | None, event_type: str, payload: dict[str, Any]
+) -> tuple[TerminalEvent, str | None]:
+    """The new event (heard of by this process's hub once `tx` commits) and the merchant's notify URL, if any."""
+    seq, notify_url = tx.connection.execute(
+        _NEXT_EVENT_SEQ, {"event_terminal": terminal_id, "event_merchant": merchant_id}
+    ).one()
+    created_at = datetime.now(UTC)
+    inserted = tx.connection.execute(
+        _INSERT_EVENT,
+        {
+            "terminal_id": terminal_id,
+            "merchant_id": merchant_id,
+            "order_id": order_id,
+            "seq": seq,
+            "type": event_type,
+            "payload": payload,
+            "created_at": created_at,
+        },
+    )
+    key = inserted.inserted_primary_key
+    assert key is not None
+    event = TerminalEvent(key[0], terminal_id, seq, event_type, order_id, payload, created_at)
+    tx.committed_events.append(event)
+    return event, notify_url
