@@ -111,10 +111,15 @@ def record_used_code(tx: Tx, code_hash: str, order_id: str, used_at: datetime) -
     tx.connection.execute(_INSERT_USED_CODE, {"code_hash": code_hash, "order_id": order_id, "used_at": used_at})
 
 
+def lock_terminal(tx: Tx, terminal_id: str) -> None:
+    """Lock the terminal's row until the transaction ends (PostgreSQL; SQLite runs one transaction at a time)."""
+    tx.connection.execute(_LOCK_TERMINAL, {"terminal_id": terminal_id})
+
+
 def taken_today_fen(tx: Tx, terminal_id: str, day_start: datetime, statuses: tuple[OrderStatus, ...]) -> int:
     """What the terminal took since `day_start` in `statuses`; its row is locked first so concurrent payments of
     one terminal are counted one after the other (on PostgreSQL; SQLite runs one transaction at a time anyway)."""
-    tx.connection.execute(_LOCK_TERMINAL, {"terminal_id": terminal_id})
+    lock_terminal(tx, terminal_id)
     taken = tx.connection.scalar(
         _TAKEN_TODAY, {"terminal_id": terminal_id, "day_start": day_start, "statuses": list(statuses)}
     )

@@ -196,6 +196,10 @@ class PaymentService:
         first_check = now + timedelta(seconds=self._settings.channel_timeout_s) + self._scaled(policy.query_delay(0))
 
         def create(tx: Tx) -> Order | StoredResponse:
+            if terminal.daily_limit_fen is not None:
+                # Before anything that references the terminal: the key claim's foreign-key check shares the row,
+                # and two payments sharing it could not both upgrade to the lock the daily count takes (deadlock).
+                orders.lock_terminal(tx, terminal.terminal_id)
             stored = None if key is None else claim_in(tx, key, now)
             if stored is not None:
                 return stored
