@@ -10,17 +10,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.protocol import ChannelAdapter
 from adapters.registry import create_simulators, simulator_adapters
 from adapters.simcore.app import ChannelSimulator
 from gateway.config import Settings
 from gateway.gc_policy import SurvivorFreezer
-from gateway.persistence.database import Database, ping
+from gateway.persistence.database import Database
 from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
+from gateway.services.health import Readiness
 from gateway.services.idempotency import IdempotencyStore
 from gateway.services.jobs import STOP_GRACE_S, JobWorker
 from gateway.services.merchants import MerchantService
@@ -63,6 +63,7 @@ class Runtime:
     events: TerminalEvents
     webhooks: WebhookService
     micropay_admission: Admission
+    readiness: Readiness
     _background: list[asyncio.Task[None]] = field(default_factory=list)  # cancelled on close
     _maintenance_task: asyncio.Task[None] | None = None  # stopped between rounds on close
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -112,6 +113,7 @@ class Runtime:
             events=events,
             webhooks=webhooks,
             micropay_admission=Admission(settings.micropay_max_in_flight, "payments"),
+            readiness=Readiness(db),
         )
 
     def start_background(self) -> None:
@@ -150,14 +152,6 @@ class Runtime:
             await simulator.aclose()
         await self.http.aclose()
         await self.db.dispose()
-
-    async def database_problem(self) -> str | None:
-        """Why the database does not answer, or None when it does (readiness)."""
-        try:
-            await self.db.transaction(ping)
-        except (SQLAlchemyError, OSError) as exc:
-            return type(exc).__name__
-        return None
 
 
 def master_secret(settings: Settings) -> str:

@@ -22,6 +22,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "gateway.domain",
         "gateway.config",
         "adapters.protocol",
+        "camera",  # frames streamed to the gateway are decoded in-process (camera never imports gateway)
     ),
     "gateway.api": ("gateway.api", "gateway.services", "gateway.domain", "gateway.config", "gateway.observability"),
     "adapters.protocol": (),

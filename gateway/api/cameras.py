@@ -9,10 +9,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.api.camera_schemas import CameraCodeIn, ScanSessionIn, ScanSessionOut
-from gateway.api.deps import RuntimeDep, TerminalDep
+from gateway.api.deps import CamerasDep, TerminalDep
 from gateway.api.problems import problem_responses
 from gateway.services.camera_streams import serve_camera_frames
-from gateway.services.cameras import CameraService, ScanSessionView
+from gateway.services.cameras import ScanSessionView
 
 router = APIRouter(responses=problem_responses(401, 422))
 
@@ -38,8 +38,8 @@ def session_response(view: ScanSessionView, status_code: int = 200) -> JSONRespo
     response_model=ScanSessionOut,
     responses=problem_responses(403, 409),
 )
-async def open_scan_session(body: ScanSessionIn, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
-    view = await runtime.cameras.open_session(terminal, body.amount_fen, body.out_trade_no, body.description)
+async def open_scan_session(body: ScanSessionIn, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    view = await cameras.open_session(terminal, body.amount_fen, body.out_trade_no, body.description)
     return session_response(view, 201)
 
 
@@ -51,8 +51,8 @@ async def open_scan_session(body: ScanSessionIn, runtime: RuntimeDep, terminal: 
     response_model=ScanSessionOut,
     responses=problem_responses(404),
 )
-async def get_scan_session(session_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
-    return session_response(await runtime.cameras.get_session(terminal.terminal_id, session_id))
+async def get_scan_session(session_id: str, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    return session_response(await cameras.get_session(terminal.terminal_id, session_id))
 
 
 @router.delete(
@@ -63,8 +63,8 @@ async def get_scan_session(session_id: str, runtime: RuntimeDep, terminal: Termi
     response_model=ScanSessionOut,
     responses=problem_responses(404, 409),
 )
-async def cancel_scan_session(session_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
-    return session_response(await runtime.cameras.cancel_session(terminal.terminal_id, session_id))
+async def cancel_scan_session(session_id: str, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    return session_response(await cameras.cancel_session(terminal.terminal_id, session_id))
 
 
 @router.post(
@@ -81,21 +81,20 @@ async def cancel_scan_session(session_id: str, runtime: RuntimeDep, terminal: Te
 async def submit_camera_code(
     camera_id: str,
     body: CameraCodeIn,
-    runtime: RuntimeDep,
+    cameras: CamerasDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(camera_key)],
 ) -> JSONResponse:
-    camera = await runtime.cameras.authenticate(camera_id, credentials.credentials if credentials else None)
-    view = await runtime.cameras.submit_code(camera, body.code)
+    camera = await cameras.authenticate(camera_id, credentials.credentials if credentials else None)
+    view = await cameras.submit_code(camera, body.code)
     final = view.order is not None and view.order.status.is_final
     return session_response(view, 200 if final else PENDING)
 
 
 @router.websocket("/v1/cameras/{camera_id}/frames")
-async def camera_frames(websocket: WebSocket, camera_id: str) -> None:
+async def camera_frames(websocket: WebSocket, camera_id: str, cameras: CamerasDep) -> None:
     """Binary JPEG (or PNG) frames in; JSON status messages out. The key comes as `Authorization: Bearer ck_...`,
     or as `?key=ck_...` for clients that cannot set headers on a websocket (browsers).
     """
-    cameras: CameraService = websocket.app.state.runtime.cameras  # RuntimeDep wants a Request, not a websocket
     await websocket.accept()
     token = _bearer(websocket.headers.get("authorization")) or websocket.query_params.get("key")
     await serve_camera_frames(websocket, camera_id, token, cameras)

@@ -6,11 +6,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
+from starlette.requests import HTTPConnection
 
+from gateway.config import Settings
 from gateway.domain.errors import InvalidInput, Unauthenticated
-from gateway.persistence.tables import Merchant
-from gateway.runtime import Runtime
-from gateway.services.terminals import SignedRequest, TerminalContext
+from gateway.services.admission import Admission
+from gateway.services.cameras import CameraService
+from gateway.services.health import Readiness
+from gateway.services.idempotency import IdempotencyStore
+from gateway.services.merchants import MerchantService
+from gateway.services.orders import OrderQueries
+from gateway.services.payments import PaymentService
+from gateway.services.qr_images import QrImageCache
+from gateway.services.qr_payments import QrPaymentService
+from gateway.services.records import Merchant
+from gateway.services.terminal_events import TerminalEvents
+from gateway.services.terminals import SignedRequest, TerminalContext, TerminalService
+from gateway.services.webhooks import WebhookService
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -20,19 +32,40 @@ api_key_header = APIKeyHeader(
 )
 
 
-async def get_runtime(request: Request) -> Runtime:
-    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request."""
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def _runtime_part(name: str) -> Any:
+    """A dependency giving a route one part of the running gateway (a service), not the whole runtime.
+
+    Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
+    """
+
+    async def part(connection: HTTPConnection) -> Any:
+        return getattr(connection.app.state.runtime, name)
+
+    return Depends(part)
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, _runtime_part("settings")]
+MerchantsDep = Annotated[MerchantService, _runtime_part("merchants")]
+TerminalsDep = Annotated[TerminalService, _runtime_part("terminals")]
+OrdersDep = Annotated[OrderQueries, _runtime_part("orders")]
+PaymentsDep = Annotated[PaymentService, _runtime_part("payments")]
+QrPaymentsDep = Annotated[QrPaymentService, _runtime_part("qr_payments")]
+QrImagesDep = Annotated[QrImageCache, _runtime_part("qr_images")]
+IdempotencyDep = Annotated[IdempotencyStore, _runtime_part("idempotency")]
+CamerasDep = Annotated[CameraService, _runtime_part("cameras")]
+EventsDep = Annotated[TerminalEvents, _runtime_part("events")]
+WebhooksDep = Annotated[WebhookService, _runtime_part("webhooks")]
+AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
+ReadinessDep = Annotated[Readiness, _runtime_part("readiness")]
+RuntimeDep = Annotated[Any, _runtime_part("__dict__")]  # TEMPORARY until qr and cameras take their services
 
 
-async def current_merchant(runtime: RuntimeDep, api_key: Annotated[str | None, Security(api_key_header)]) -> Merchant:
+async def current_merchant(
+    merchants: MerchantsDep, api_key: Annotated[str | None, Security(api_key_header)]
+) -> Merchant:
     if not api_key:
         raise Unauthenticated("send the merchant API key in the X-API-Key header", code="missing_api_key")
-    merchant = await runtime.merchants.authenticate_api_key(api_key)
+    merchant = await merchants.authenticate_api_key(api_key)
     if merchant is None:
         raise Unauthenticated("the API key is not valid", code="invalid_api_key")
     return merchant
@@ -54,7 +87,7 @@ def only_query_params(*allowed: str) -> Any:
 
 async def current_terminal(
     request: Request,
-    runtime: RuntimeDep,
+    terminals: TerminalsDep,
     x_terminal_key: Annotated[str, Header(description="The terminal's key id, `tk_...`.")],
     x_timestamp: Annotated[str, Header(description="Unix seconds; within 300 s of the gateway's clock.")],
     x_nonce: Annotated[str, Header(description="16-64 random letters, digits, '-' or '_'; never reused.")],
@@ -65,7 +98,7 @@ async def current_terminal(
     signed = SignedRequest(
         x_terminal_key, x_timestamp, x_nonce, x_signature, request.method, path, await request.body()
     )
-    return await runtime.terminals.authenticate(signed)
+    return await terminals.authenticate(signed)
 
 
 TerminalDep = Annotated[TerminalContext, Depends(current_terminal)]

@@ -8,10 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from gateway.api.delivery_schemas import TerminalEventOut, TerminalEventPageOut, TicketOut
-from gateway.api.deps import RuntimeDep, TerminalDep, only_query_params
+from gateway.api.deps import EventsDep, SettingsDep, TerminalDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import Forbidden
-from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminal_socket import REPLAY_PAGE, ClientGone, serve_terminal_socket
 
 router = APIRouter(tags=["Terminal events"], responses=problem_responses(401, 422))
@@ -29,8 +28,8 @@ def _check_own_terminal(terminal_id: str, signer: str) -> None:
     status_code=201,
     response_model=TicketOut,
 )
-async def create_ticket(runtime: RuntimeDep, terminal: TerminalDep) -> TicketOut:
-    issued = await runtime.events.tickets.issue(terminal.terminal_id)
+async def create_ticket(events: EventsDep, terminal: TerminalDep) -> TicketOut:
+    issued = await events.tickets.issue(terminal.terminal_id)
     path = f"/v1/terminals/{terminal.terminal_id}/events?ticket={issued.ticket}"
     return TicketOut(ticket=issued.ticket, expires_at=issued.expires_at, websocket_path=path)
 
@@ -45,27 +44,24 @@ async def create_ticket(runtime: RuntimeDep, terminal: TerminalDep) -> TicketOut
 )
 async def poll_events(
     terminal_id: str,
-    runtime: RuntimeDep,
+    events: EventsDep,
     terminal: TerminalDep,
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence number you have (acks it).")] = 0,
     limit: Annotated[int, Query(ge=1, le=REPLAY_PAGE)] = 100,
 ) -> TerminalEventPageOut:
     _check_own_terminal(terminal_id, terminal.terminal_id)
-    events = await runtime.events.log.poll(terminal_id, after, limit)
+    polled = await events.log.poll(terminal_id, after, limit)
     return TerminalEventPageOut(
-        items=[TerminalEventOut.model_validate(event.message()) for event in events],
-        next_after=events[-1].seq if events else after,
+        items=[TerminalEventOut.model_validate(event.message()) for event in polled],
+        next_after=polled[-1].seq if polled else after,
     )
 
 
 @router.websocket("/v1/terminals/{terminal_id}/events")
-async def events_socket(websocket: WebSocket, terminal_id: str) -> None:
-    runtime = websocket.app.state.runtime  # RuntimeDep wants a Request, which a websocket is not
-    events: TerminalEvents = runtime.events
-    max_lifetime_s: float = runtime.settings.ws_max_lifetime_s
+async def events_socket(websocket: WebSocket, terminal_id: str, events: EventsDep, settings: SettingsDep) -> None:
     await websocket.accept()
     ticket = websocket.query_params.get("ticket", "")
-    await serve_terminal_socket(_StarlettePeer(websocket), terminal_id, ticket, events, max_lifetime_s)
+    await serve_terminal_socket(_StarlettePeer(websocket), terminal_id, ticket, events, settings.ws_max_lifetime_s)
 
 
 class _StarlettePeer:

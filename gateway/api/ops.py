@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.api.deps import RuntimeDep
+from gateway.api.deps import ReadinessDep
 from gateway.api.problems import problem_response, problem_responses
 from gateway.api.schemas import HealthOut
 
@@ -25,8 +25,8 @@ async def healthz() -> HealthOut:
     response_model=HealthOut,
     responses=problem_responses(503),
 )
-async def readyz(runtime: RuntimeDep) -> HealthOut | JSONResponse:
-    problem = await runtime.database_problem()
+async def readyz(readiness: ReadinessDep) -> HealthOut | JSONResponse:
+    problem = await readiness.database_problem()
     if problem is not None:
         return problem_response(503, "database_unavailable", f"the database does not answer: {problem}")
     return HealthOut(status="ok")

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from gateway.api.deps import MerchantDep, RuntimeDep, only_query_params
+from gateway.api.deps import MerchantDep, OrdersDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.api.schemas import OrderDetailOut, OrderOut, OrderPageOut
 from gateway.domain.channels import Channel
@@ -27,7 +27,7 @@ _LIST_PARAMS = ("status", "channel", "terminal_id", "created_from", "created_to"
     dependencies=[only_query_params(*_LIST_PARAMS)],
 )
 async def list_orders(
-    runtime: RuntimeDep,
+    orders: OrdersDep,
     merchant: MerchantDep,
     status: OrderStatus | None = None,
     channel: Channel | None = None,
@@ -39,7 +39,7 @@ async def list_orders(
     cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
 ) -> OrderPageOut:
     filters = OrderFilter(status, channel, terminal_id, created_from, created_to, out_trade_no)
-    page = await runtime.orders.list_orders(merchant.id, filters, limit, cursor)
+    page = await orders.list_orders(merchant.id, filters, limit, cursor)
     return OrderPageOut(items=[OrderOut.model_validate(o) for o in page.items], next_cursor=page.next_cursor)
 
 
@@ -50,5 +50,5 @@ async def list_orders(
     response_model=OrderDetailOut,
     responses=problem_responses(404),
 )
-async def get_order(runtime: RuntimeDep, merchant: MerchantDep, order_id: str) -> OrderDetailOut:
-    return OrderDetailOut.model_validate(await runtime.orders.get_order(merchant.id, order_id))
+async def get_order(orders: OrdersDep, merchant: MerchantDep, order_id: str) -> OrderDetailOut:
+    return OrderDetailOut.model_validate(await orders.get_order(merchant.id, order_id))

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import RuntimeDep, TerminalDep
+from gateway.api.deps import AdmissionDep, OrdersDep, PaymentsDep, TerminalDep, TerminalsDep
 from gateway.api.payment_schemas import MicropayIn, OperatorOut, OperatorSignInIn, PaymentOut
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import NotFound
-from gateway.persistence.tables import Order
 from gateway.services.idempotency import RequestKey, StoredResponse, check_idempotency_key, request_fingerprint
 from gateway.services.payments import MicropayInput
+from gateway.services.records import Order
 
 router = APIRouter(tags=["Terminal payments"], responses=problem_responses(401, 422))
 
@@ -39,9 +39,9 @@ def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResp
     return JSONResponse(response.body, status_code=response.status, headers=headers)
 
 
-async def micropay_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
+async def micropay_slot(admission: AdmissionDep) -> AsyncIterator[None]:
     """One of the instance's micropay slots for the whole request, taken before anything else (503 if none is free)."""
-    with runtime.micropay_admission.admit():
+    with admission.admit():
         yield
 
 
@@ -58,7 +58,7 @@ async def micropay_slot(runtime: RuntimeDep) -> AsyncIterator[None]:
 )
 async def micropay(
     body: MicropayIn,
-    runtime: RuntimeDep,
+    payments: PaymentsDep,
     terminal: TerminalDep,
     idempotency_key: Annotated[
         str | None, Header(description="Retries with the same key and body get the first answer.")
@@ -71,7 +71,7 @@ async def micropay(
         idempotency_key or f"out_trade_no:{body.out_trade_no}",
         request_fingerprint(body.model_dump()),
     )
-    answered = await runtime.payments.answer_micropay(terminal, request, key, payment_answer)
+    answered = await payments.answer_micropay(terminal, request, key, payment_answer)
     return _json_response(answered.response, answered.replayed)
 
 
@@ -82,8 +82,8 @@ async def micropay(
     response_model=PaymentOut,
     responses={PENDING: {"model": PaymentOut, "description": "Still PAYING"}, **problem_responses(404)},
 )
-async def get_payment(order_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
-    order = await runtime.orders.find_for_terminal(terminal.terminal_id, order_id)
+async def get_payment(order_id: str, orders: OrdersDep, terminal: TerminalDep) -> JSONResponse:
+    order = await orders.find_for_terminal(terminal.terminal_id, order_id)
     if order is None:
         raise NotFound(f"no payment {order_id} on this terminal", code="payment_not_found")
     return payment_response(order)
@@ -97,8 +97,8 @@ async def get_payment(order_id: str, runtime: RuntimeDep, terminal: TerminalDep)
     response_model=OperatorOut,
     responses=problem_responses(403),
 )
-async def sign_in_operator(body: OperatorSignInIn, runtime: RuntimeDep, terminal: TerminalDep) -> OperatorOut:
-    operator = await runtime.terminals.sign_in(terminal, body.number, body.password)
+async def sign_in_operator(body: OperatorSignInIn, terminals: TerminalsDep, terminal: TerminalDep) -> OperatorOut:
+    operator = await terminals.sign_in(terminal, body.number, body.password)
     return OperatorOut.model_validate(operator)
 
 
@@ -109,6 +109,6 @@ async def sign_in_operator(body: OperatorSignInIn, runtime: RuntimeDep, terminal
     tags=["Terminal"],
     status_code=204,
 )
-async def sign_out_operator(runtime: RuntimeDep, terminal: TerminalDep) -> Response:
-    await runtime.terminals.sign_out(terminal)
+async def sign_out_operator(terminals: TerminalsDep, terminal: TerminalDep) -> Response:
+    await terminals.sign_out(terminal)
     return Response(status_code=204)

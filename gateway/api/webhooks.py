@@ -13,7 +13,7 @@ from gateway.api.delivery_schemas import (
     WebhookEndpointIn,
     WebhookEndpointOut,
 )
-from gateway.api.deps import MerchantDep, RuntimeDep, only_query_params
+from gateway.api.deps import MerchantDep, WebhooksDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import NotFound
 from gateway.services.webhooks import DeliveryView
@@ -27,8 +27,8 @@ router = APIRouter(prefix="/v1/webhook", tags=["Webhooks"], responses=problem_re
     summary="Set the notify URL (a new signing secret is returned once)",
     response_model=WebhookEndpointOut,
 )
-async def set_endpoint(body: WebhookEndpointIn, runtime: RuntimeDep, merchant: MerchantDep) -> WebhookEndpointOut:
-    return WebhookEndpointOut.model_validate(await runtime.webhooks.register(merchant.id, body.url))
+async def set_endpoint(body: WebhookEndpointIn, webhooks: WebhooksDep, merchant: MerchantDep) -> WebhookEndpointOut:
+    return WebhookEndpointOut.model_validate(await webhooks.register(merchant.id, body.url))
 
 
 @router.get(
@@ -38,8 +38,8 @@ async def set_endpoint(body: WebhookEndpointIn, runtime: RuntimeDep, merchant: M
     response_model=WebhookEndpointOut,
     responses=problem_responses(404),
 )
-async def get_endpoint(runtime: RuntimeDep, merchant: MerchantDep) -> WebhookEndpointOut:
-    endpoint = await runtime.webhooks.endpoint(merchant.id)
+async def get_endpoint(webhooks: WebhooksDep, merchant: MerchantDep) -> WebhookEndpointOut:
+    endpoint = await webhooks.endpoint(merchant.id)
     if endpoint is None:
         raise NotFound("no notify URL is set", code="webhook_not_set")
     return WebhookEndpointOut.model_validate(endpoint)
@@ -52,8 +52,8 @@ async def get_endpoint(runtime: RuntimeDep, merchant: MerchantDep) -> WebhookEnd
     status_code=204,
     responses=problem_responses(404),
 )
-async def delete_endpoint(runtime: RuntimeDep, merchant: MerchantDep) -> Response:
-    if not await runtime.webhooks.remove(merchant.id):
+async def delete_endpoint(webhooks: WebhooksDep, merchant: MerchantDep) -> Response:
+    if not await webhooks.remove(merchant.id):
         raise NotFound("no notify URL is set", code="webhook_not_set")
     return Response(status_code=204)
 
@@ -66,12 +66,12 @@ async def delete_endpoint(runtime: RuntimeDep, merchant: MerchantDep) -> Respons
     dependencies=[only_query_params("order_id", "limit")],
 )
 async def list_deliveries(
-    runtime: RuntimeDep,
+    webhooks: WebhooksDep,
     merchant: MerchantDep,
     order_id: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> WebhookDeliveryPageOut:
-    views = await runtime.webhooks.deliveries(merchant.id, limit, order_id)
+    views = await webhooks.deliveries(merchant.id, limit, order_id)
     return WebhookDeliveryPageOut(items=[_delivery_out(view) for view in views])
 
 

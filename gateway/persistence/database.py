@@ -75,6 +75,7 @@ class Database:
         self._sync_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._sqlite_connection: Connection | None = None  # opened and used only in the database thread
         if self.backend == "sqlite":
             self._sync_engine = _sqlite_engine(parsed.set(drivername="sqlite").render_as_string(False))
             event.listen(self._sync_engine, "connect", _tune_sqlite(sqlite_synchronous))
@@ -101,13 +102,25 @@ class Database:
         return result
 
     def _run_in_thread(self, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        assert self._sync_engine is not None
-        with self._sync_engine.begin() as connection:
+        # The thread keeps its one connection open: a pool check-out and reset per transaction cost as much as
+        # a statement.
+        if self._sqlite_connection is None or self._sqlite_connection.invalidated:
+            assert self._sync_engine is not None
+            self._sqlite_connection = self._sync_engine.connect()
+        connection = self._sqlite_connection
+        with connection.begin():
             tx, result = _open_and_run(connection, work, args, kwargs)
         if tx.committed_events and self.on_events_committed is not None and self._loop is not None:
             # From the thread: the events reach the hub even if the awaiting request was cancelled meanwhile.
             self._loop.call_soon_threadsafe(self.on_events_committed, tx.committed_events)
         return result
+
+    def _close_in_thread(self) -> None:
+        if self._sqlite_connection is not None:
+            self._sqlite_connection.close()
+            self._sqlite_connection = None
+        assert self._sync_engine is not None
+        self._sync_engine.dispose()
 
     def _announce(self, events: list[TerminalEvent]) -> None:
         if events and self.on_events_committed is not None:
@@ -116,7 +129,7 @@ class Database:
     async def dispose(self) -> None:
         if self._thread is not None:
             assert self._sync_engine is not None
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync_engine.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._close_in_thread)
             self._thread.shutdown(wait=True)
         if self._async_engine is not None:
             await self._async_engine.dispose()

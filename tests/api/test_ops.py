@@ -23,7 +23,7 @@ async def test_readiness_fails_when_the_database_is_gone(
     # The real database goes back before the app shuts down, so it is disposed: a database left open
     # finishes its SQLite thread after the event loop has closed, in some later test.
     unreachable = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
-    monkeypatch.setattr(runtime, "db", unreachable)
+    monkeypatch.setattr(runtime.readiness, "_db", unreachable)
     try:
         response = await client.get("/readyz")
     finally:
