@@ -10,13 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from adapters.protocol import ChannelError
-from gateway.api.deps import RuntimeDep, TerminalDep, only_query_params
+from gateway.api.deps import OrdersDep, QrImagesDep, QrPaymentsDep, TerminalDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.api.qr_schemas import QrPaymentIn, QrPaymentOut
 from gateway.domain.errors import Conflict, NotFound
-from gateway.persistence.tables import Order
-from gateway.services.idempotency import StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.idempotency import RequestKey, StoredResponse, check_idempotency_key, request_fingerprint
 from gateway.services.qr_images import (
     DEFAULT_MARGIN,
     DEFAULT_SIZE_PX,
@@ -27,6 +25,7 @@ from gateway.services.qr_images import (
     QrImageSpec,
 )
 from gateway.services.qr_payments import AGGREGATE_PATH, NOTIFY_PATH, LandingKind, QrInput
+from gateway.services.records import Order
 
 router = APIRouter()
 
@@ -42,9 +41,18 @@ def qr_body(order: Order) -> dict[str, Any]:
     return body
 
 
+def qr_answer(order: Order) -> StoredResponse:
+    """The status and body a new code is answered with (and stored for retries), made once per answer."""
+    return StoredResponse(CREATED, qr_body(order))
+
+
 def qr_response(order: Order, status: int, replayed: bool = False) -> JSONResponse:
+    return _json_response(StoredResponse(status, qr_body(order)), replayed)
+
+
+def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResponse:
     headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(qr_body(order), status_code=status, headers=headers)
+    return JSONResponse(response.body, status_code=response.status, headers=headers)
 
 
 @router.post(
@@ -58,7 +66,7 @@ def qr_response(order: Order, status: int, replayed: bool = False) -> JSONRespon
 )
 async def create_qr_payment(
     body: QrPaymentIn,
-    runtime: RuntimeDep,
+    qr_payments: QrPaymentsDep,
     terminal: TerminalDep,
     idempotency_key: Annotated[
         str | None, Header(description="Retries with the same key and body get the same order.")
@@ -66,20 +74,13 @@ async def create_qr_payment(
 ) -> JSONResponse:
     check_idempotency_key(idempotency_key)
     request = QrInput(body.out_trade_no, body.amount_fen, body.channel, body.expires_in_s, body.description)
-    runtime.qr_payments.validate(terminal, request)  # refuse bad input before anything is written
-    key = idempotency_key or f"qr:out_trade_no:{body.out_trade_no}"
-    stored = await runtime.idempotency.begin(terminal.terminal_id, key, request_fingerprint(body.model_dump()))
-    if stored is not None:  # the same order, as it stands now
-        order = await runtime.qr_payments.get(str(stored.body["order_id"]))
-        return qr_response(order, stored.status, replayed=True)
-    try:
-        order = await runtime.qr_payments.create(terminal, request)
-    except BaseException:
-        await runtime.idempotency.release(terminal.terminal_id, key)
-        raise
-    response = qr_response(order, CREATED)
-    await runtime.idempotency.finish(terminal.terminal_id, key, StoredResponse(CREATED, qr_body(order)))
-    return response
+    key = RequestKey(
+        terminal.terminal_id,
+        idempotency_key or f"qr:out_trade_no:{body.out_trade_no}",
+        request_fingerprint(body.model_dump()),
+    )
+    answered = await qr_payments.answer_create(terminal, request, key, qr_answer)
+    return _json_response(answered.response, answered.replayed)
 
 
 @router.post(
@@ -90,8 +91,8 @@ async def create_qr_payment(
     response_model=QrPaymentOut,
     responses=problem_responses(401, 404, 409, 422),
 )
-async def cancel_qr_payment(order_id: str, runtime: RuntimeDep, terminal: TerminalDep) -> JSONResponse:
-    order = await runtime.qr_payments.cancel(terminal, order_id)
+async def cancel_qr_payment(order_id: str, qr_payments: QrPaymentsDep, terminal: TerminalDep) -> JSONResponse:
+    order = await qr_payments.cancel(terminal, order_id)
     return qr_response(order, 200)
 
 
@@ -100,14 +101,20 @@ ImageMargin = Annotated[int, Query(ge=0, le=MAX_MARGIN, description="Quiet zone 
 
 
 async def _qr_image(
-    runtime: RuntimeDep, terminal: TerminalDep, order_id: str, image_format: ImageFormat, size: int, margin: int
+    orders: OrdersDep,
+    images: QrImagesDep,
+    terminal: TerminalDep,
+    order_id: str,
+    image_format: ImageFormat,
+    size: int,
+    margin: int,
 ) -> Response:
-    order = await runtime.orders.find_for_terminal(terminal.terminal_id, order_id)
+    order = await orders.find_for_terminal(terminal.terminal_id, order_id)
     if order is None:
         raise NotFound(f"no payment {order_id} on this terminal", code="payment_not_found")
     if not order.code_url:
         raise Conflict(f"payment {order_id} has no QR code", code="qr_code_unavailable")
-    image = await runtime.qr_images.image(order.id, QrImageSpec(order.code_url, image_format, size, margin))
+    image = await images.image(order.id, QrImageSpec(order.code_url, image_format, size, margin))
     return Response(image, media_type=image_format.media_type, headers={"Cache-Control": "private, max-age=300"})
 
 
@@ -122,12 +129,13 @@ async def _qr_image(
 )
 async def get_qr_png(
     order_id: str,
-    runtime: RuntimeDep,
+    orders: OrdersDep,
+    images: QrImagesDep,
     terminal: TerminalDep,
     size: ImageSize = DEFAULT_SIZE_PX,
     margin: ImageMargin = DEFAULT_MARGIN,
 ) -> Response:
-    return await _qr_image(runtime, terminal, order_id, ImageFormat.PNG, size, margin)
+    return await _qr_image(orders, images, terminal, order_id, ImageFormat.PNG, size, margin)
 
 
 @router.get(
@@ -144,12 +152,13 @@ async def get_qr_png(
 )
 async def get_qr_svg(
     order_id: str,
-    runtime: RuntimeDep,
+    orders: OrdersDep,
+    images: QrImagesDep,
     terminal: TerminalDep,
     size: ImageSize = DEFAULT_SIZE_PX,
     margin: ImageMargin = DEFAULT_MARGIN,
 ) -> Response:
-    return await _qr_image(runtime, terminal, order_id, ImageFormat.SVG, size, margin)
+    return await _qr_image(orders, images, terminal, order_id, ImageFormat.SVG, size, margin)
 
 
 @router.post(
@@ -163,20 +172,20 @@ async def get_qr_svg(
         **problem_responses(404, 422),
     },
 )
-async def channel_notification(channel: str, request: Request, runtime: RuntimeDep) -> Response:
+async def channel_notification(channel: str, request: Request, qr_payments: QrPaymentsDep) -> Response:
     body = await request.body()
-    ack = await runtime.qr_payments.handle_notification(channel, body, request.headers.get("content-type"))
+    ack = await qr_payments.handle_notification(channel, body, request.headers.get("content-type"))
     return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)
 
 
 @router.get(AGGREGATE_PATH, include_in_schema=False)
-async def open_aggregate_code(token: str, request: Request, runtime: RuntimeDep) -> Response:
+async def open_aggregate_code(token: str, request: Request, qr_payments: QrPaymentsDep) -> Response:
     """The customer's phone opened an aggregate code: to the scanning app's payment, or a page saying what to do."""
     try:
-        landing = await runtime.qr_payments.open_aggregate(token, request.headers.get("user-agent"))
+        landing = await qr_payments.open_aggregate(token, request.headers.get("user-agent"))
     except NotFound:
         return page("Unknown code", "<p>This payment code does not exist. Ask the shop for a new one.</p>", 404)
-    except ChannelError:
+    if landing.kind is LandingKind.TRY_AGAIN:
         return page("Try again", "<p>The payment service did not answer. Scan the code again.</p>", 503)
     amount = f'<p class="amount">&yen;{_yuan(landing.order.amount_fen)}</p>'
     if landing.kind is LandingKind.PAY and landing.pay_url is not None:

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from gateway.domain.channels import Channel
 from gateway.domain.errors import InvalidInput
+from gateway.domain.machine import Machine
 
 #: The channel value that asks for one gateway code any of the three wallet apps can scan.
 AGGREGATE = "aggregate"
@@ -30,6 +31,23 @@ class QrAttemptStatus(StrEnum):
     CLOSED = "CLOSED"  # the channel confirmed it can no longer be paid
     PAID = "PAID"  # it carries the order's payment
     REFUNDED = "REFUNDED"  # paid although the order was closed or paid already: the money goes back
+
+
+A = QrAttemptStatus
+
+#: Every allowed (from, to) pair with what causes it; (None, OPEN) is how every attempt starts.
+QR_ATTEMPT_MACHINE: Machine[QrAttemptStatus] = Machine(
+    "QR attempt",
+    QrAttemptStatus,
+    {
+        (None, A.OPEN): "a channel code asked for (at creation, or when a wallet app first opens an aggregate code)",
+        (A.OPEN, A.CLOSED): "the channel confirmed the code can no longer be paid, or never issued it",
+        (A.OPEN, A.PAID): "the channel reported the payment (notification or query)",
+        # Closed locally when the channel said "unpaid" at expiry; a payment it reports later is still taken.
+        (A.CLOSED, A.PAID): "the channel reported a payment after the attempt was closed",
+        (A.PAID, A.REFUNDED): "the order could not take this payment (closed, or paid through another app)",
+    },
+)
 
 
 def parse_qr_channel(value: str) -> Channel | None:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.protocol import (
     ChannelAdapter,
@@ -29,6 +27,7 @@ from gateway.domain.errors import Conflict, InvalidInput, NotFound
 from gateway.domain.orders import OrderKind, OrderStatus
 from gateway.domain.qr import (
     GIVE_UP_AFTER_EXPIRY_S,
+    QR_ATTEMPT_MACHINE,
     QrAttemptStatus,
     parse_qr_channel,
     sweep_delay,
@@ -36,13 +35,16 @@ from gateway.domain.qr import (
 )
 from gateway.domain.refunds import RefundReason
 from gateway.domain.useragent import classify_user_agent
-from gateway.persistence.tables import Order, OrderTransition, QrAttempt
-from gateway.services import jobs
-from gateway.services.jobs import ClaimedJob
-from gateway.services.payments import PaymentService, channel_order_no
+from gateway.persistence import idempotency, jobs, orders, qr_attempts, qr_orders
+from gateway.persistence.database import Database, Tx
+from gateway.persistence.jobs import ClaimedJob
+from gateway.persistence.order_queries import terminal_order
+from gateway.persistence.tables import Order, QrAttempt
+from gateway.services.idempotency import RequestKey, StoredResponse, answer_in, claim_in
+from gateway.services.payments import Answer, Answered, PaymentService, channel_order_no
 from gateway.services.refunds import RefundOrder, RefundService
 from gateway.services.terminals import TerminalContext
-from gateway.services.transitions import new_order, order_event_payload, transition, write_event
+from gateway.services.transitions import Step, insert_order, new_order, order_event_payload, transition, write_event
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,12 @@ _PAID_AT_CHANNEL = (TradeStatus.PAID, TradeStatus.REFUNDED)
 _CLOSED_AT_CHANNEL = (TradeStatus.CLOSED, TradeStatus.REVERSED, TradeStatus.FAILED)
 #: Statuses that mean "nobody paid (yet)": once the code has expired at the channel too, nobody can.
 _UNPAID_AT_CHANNEL = (TradeStatus.NOT_FOUND, TradeStatus.WAITING)
+
+A = QrAttemptStatus
+#: Checked once: every attempt is written OPEN (the creation path of the attempt machine).
+QR_ATTEMPT_MACHINE.creation_path(A.OPEN)
+#: What a reported payment may claim: an open attempt, or one closed locally whose payment the channel reports late.
+_PAYABLE = QR_ATTEMPT_MACHINE.sources_of(A.PAID)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class LandingKind(StrEnum):
     CHOOSE_APP = "choose_app"  # opened by something else: say which apps can pay
     PAID = "paid"
     CLOSED = "closed"  # expired or cancelled
+    TRY_AGAIN = "try_again"  # the scanning app's channel did not issue its code just now: scan again
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class QrPaymentService:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        db: Database,
         adapters: Mapping[str, ChannelAdapter],
         settings: Settings,
         payments: PaymentService,
@@ -99,7 +108,7 @@ class QrPaymentService:
         wake_worker: Callable[[], None],
     ) -> None:
         """`pay_pages`: per channel, the page a scanning app is sent to with `?code_url=` (the simulators' wallet)."""
-        self._sessions = sessions
+        self._db = db
         self._adapters = adapters
         self._settings = settings
         self._payments = payments
@@ -119,153 +128,209 @@ class QrPaymentService:
         validate_expiry(request.expires_in_s)
         return channel
 
-    async def create(self, terminal: TerminalContext, request: QrInput) -> Order:
-        """A channel code (precreated at the channel now) or an aggregate code (at the first scan)."""
-        channel = self.validate(terminal, request)
+    async def answer_create(
+        self, terminal: TerminalContext, request: QrInput, key: RequestKey, answer: Answer
+    ) -> Answered:
+        """A channel code (precreated at the channel now) or an aggregate code (at the first scan), answered once
+        per request key: a retry with the same key and body gets the order as it stands now.
+
+        An aggregate code is one transaction. A channel code is two, around the precreate call: before it the
+        idempotency claim, the order, its attempt and its expiry job; after it the code, the sweep and the answer.
+        """
+        channel = self.validate(terminal, request)  # bad input is refused before anything is written
         now = datetime.now(UTC)
+        order, steps = self._new_code(terminal, request, channel, now)
+        expires_at = order.expires_at
+        assert expires_at is not None
+
+        def create(tx: Tx) -> Answered | None:
+            if terminal.daily_limit_fen is not None:
+                # Before anything that references the terminal: the key claim's foreign-key check shares the row,
+                # and two requests sharing it could not both upgrade to the lock the daily count takes (deadlock).
+                orders.lock_terminal(tx, terminal.terminal_id)
+            stored = claim_in(tx, key, now)
+            if stored is not None:  # the same order, as it stands now
+                current = _load(tx, str(stored.body["order_id"]))
+                return Answered(StoredResponse(stored.status, answer(current).body), replayed=True)
+            # A taken out_trade_no fails this insert (the unique key says so at no extra query): see below.
+            insert_order(tx, order, steps)
+            self._payments.check_daily_limit(tx, terminal, request.amount_fen, now)
+            if channel is not None:
+                qr_attempts.add(tx, order.id, channel, channel_order_no(order.id), A.OPEN, now)
+            # Written with the order: whatever happens to this process, the code is closed at its expiry.
+            jobs.schedule(tx, QR_EXPIRY_JOB, order.id, expires_at)
+            if channel is not None:
+                return None
+            response = answer(order)
+            answer_in(tx, key, response)
+            return Answered(response)
+
+        try:
+            created = await self._db.transaction(create)
+        except IntegrityError:
+            # The out_trade_no is taken (maybe by a concurrent request): say so; the claim was rolled back with it.
+            if await self._db.transaction(qr_orders.out_trade_no_taken, terminal.merchant_id, request.out_trade_no):
+                raise _duplicate(request.out_trade_no) from None
+            raise
+        if created is not None:
+            return created
+        assert channel is not None
+        try:
+            return Answered(await self._issue(order, channel, key, answer))
+        except BaseException:
+            await self._db.transaction(idempotency.release, key.terminal_id, key.key)
+            raise
+
+    def _new_code(
+        self, terminal: TerminalContext, request: QrInput, channel: Channel | None, now: datetime
+    ) -> tuple[Order, list[Step]]:
+        """The new order and its creation path: CREATED until the channel answers; an aggregate code is issued now."""
         expires_at = now + self._scaled(validate_expiry(request.expires_in_s))
         actor = f"terminal:{terminal.terminal_id}"
+        steps = [Step(OrderStatus.CREATED, "QR code asked for", actor)]
+        fields: dict[str, object] = {"expires_at": expires_at}
+        if channel is None:
+            token = secrets.token_urlsafe(16)
+            fields |= {"qr_token": token, "code_url": self._settings.base_url + AGGREGATE_PATH.format(token=token)}
+            steps.append(
+                Step(
+                    OrderStatus.AWAITING_PAYMENT, "aggregate code issued", actor, {"expires_at": expires_at.isoformat()}
+                )
+            )
         order = new_order(
             terminal,
             out_trade_no=request.out_trade_no,
             kind=OrderKind.QR,
             channel=channel,
             amount_fen=request.amount_fen,
-            status=OrderStatus.CREATED,
+            status=steps[-1].status,
             description=request.description,
             now=now,
-            expires_at=expires_at,
+            **fields,
         )
-        order.transitions = [
-            OrderTransition(to_status=OrderStatus.CREATED, cause="QR code asked for", actor=actor, at=now)
-        ]
-        if channel is None:
-            order.qr_token = secrets.token_urlsafe(16)
-            order.code_url = self._settings.base_url + AGGREGATE_PATH.format(token=order.qr_token)
-            order.status = OrderStatus.AWAITING_PAYMENT
-            order.transitions.append(
-                OrderTransition(
-                    from_status=OrderStatus.CREATED,
-                    to_status=OrderStatus.AWAITING_PAYMENT,
-                    cause="aggregate code issued",
-                    actor=actor,
-                    at=now,
-                    detail={"expires_at": expires_at.isoformat()},
-                )
-            )
-        try:
-            async with self._sessions.begin() as session:
-                await _refuse_duplicate(session, terminal.merchant_id, request.out_trade_no)
-                await self._payments.check_daily_limit(session, terminal, request.amount_fen, now)
-                session.add(order)
-                await session.flush()
-                if channel is not None:
-                    session.add(_new_attempt(order.id, channel, now))
-                # Written with the order: whatever happens to this process, the code is closed at its expiry.
-                await jobs.schedule(session, QR_EXPIRY_JOB, order.id, expires_at)
-        except IntegrityError:
-            async with self._sessions() as session:  # a concurrent request took the out_trade_no: say so
-                await _refuse_duplicate(session, terminal.merchant_id, request.out_trade_no)
-            raise
-        if channel is not None:
-            attempt = await self._attempt(order.id, channel)
-            try:
-                await self._precreate(order, attempt)
-            except ChannelError as error:
-                await self._fail_creation(order, error)
-        return await self.get(order.id)
+        return order, steps
 
-    async def _precreate(self, order: Order, attempt: QrAttempt) -> str:
+    async def _issue(self, order: Order, channel: Channel, key: RequestKey, answer: Answer) -> StoredResponse:
+        """Precreate the channel code of a new order and answer the request with the order it leaves."""
+
+        def failed(tx: Tx, error: ChannelError) -> StoredResponse:
+            current = self._fail_creation(tx, order, error) or _load(tx, order.id)
+            response = answer(current)
+            answer_in(tx, key, response)
+            return response
+
+        try:
+            code_url = await self._precreate_at_channel(order, channel)
+        except ChannelError as error:
+            return await self._db.transaction(failed, error)
+
+        def issued(tx: Tx, code_url: str) -> StoredResponse:
+            current = self._record_code(tx, order, channel, code_url) or _load(tx, order.id)
+            response = answer(current)
+            answer_in(tx, key, response)
+            return response
+
+        # No wake-up for the sweep: its first delay (5 s x time_scale) outlasts the job worker's poll (at most 1 s or
+        # time_scale), so the worker sees it in time anyway; a wake-up per code cost a claim and a next-due query.
+        return await self._db.transaction(issued, code_url)
+
+    async def _precreate_at_channel(self, order: Order, channel: Channel) -> str:
         """Create the channel's order for this attempt (a repeat is harmless: same number, same parameters)."""
         assert order.expires_at is not None
-        result = await self._adapters[attempt.channel].precreate(
+        result = await self._adapters[channel].precreate(
             PrecreateRequest(
-                out_trade_no=attempt.channel_out_trade_no,
+                out_trade_no=channel_order_no(order.id),
                 amount_fen=order.amount_fen,
                 description=order.description or "payment",
-                notify_url=self._settings.base_url + NOTIFY_PATH.format(channel=attempt.channel),
+                notify_url=self._settings.base_url + NOTIFY_PATH.format(channel=channel),
                 expires_at=order.expires_at,
                 terminal_id=order.terminal_id,
             )
         )
-        now = datetime.now(UTC)
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(QrAttempt).where(QrAttempt.id == attempt.id).values(code_url=result.code_url, updated_at=now)
-            )
-            await transition(
-                session,
-                order.id,
-                OrderStatus.CREATED,
-                OrderStatus.AWAITING_PAYMENT,
-                "precreate accepted by the channel",
-                f"channel:{attempt.channel}",
-                {"channel": attempt.channel, "expires_at": order.expires_at.isoformat()},
-                code_url=result.code_url,
-            )
-            await jobs.schedule(session, QR_SWEEP_JOB, order.id, now + self._scaled(sweep_delay(0)))
-        self._wake_worker()
         return result.code_url
 
-    async def _fail_creation(self, order: Order, error: ChannelError) -> None:
+    def _record_code(self, tx: Tx, order: Order, channel: Channel, code_url: str) -> Order | None:
+        """The channel issued the attempt's code: a channel code's order awaits payment; the sweep starts.
+
+        Returns the order if this moved it (an aggregate code's order awaits payment already)."""
+        assert order.expires_at is not None
+        now = datetime.now(UTC)
+        qr_attempts.set_code_url(tx, order.id, channel, code_url, now)
+        changed = transition(
+            tx,
+            order.id,
+            OrderStatus.CREATED,
+            OrderStatus.AWAITING_PAYMENT,
+            "precreate accepted by the channel",
+            f"channel:{channel}",
+            {"channel": channel, "expires_at": order.expires_at.isoformat()},
+            code_url=code_url,
+        )
+        jobs.schedule(tx, QR_SWEEP_JOB, order.id, now + self._scaled(sweep_delay(0)))
+        return changed
+
+    def _fail_creation(self, tx: Tx, order: Order, error: ChannelError) -> Order | None:
         """No code was shown to anybody, so nobody can pay it: the order fails and its attempt is closed."""
         code = "channel_rejected_request" if isinstance(error, DefiniteFailure) else "channel_unavailable"
-        async with self._sessions.begin() as session:
-            await transition(
-                session,
-                order.id,
-                OrderStatus.CREATED,
-                OrderStatus.FAILED,
-                "the channel did not issue a code",
-                f"channel:{order.channel}",
-                {"channel_code": error.code},
-                failure_code=code,
-                failure_detail=str(error)[:256],
-            )
-            await _close_open_attempts(session, QrAttempt.order_id == order.id)
-            await jobs.finish(session, QR_EXPIRY_JOB, order.id)
+        failed = transition(
+            tx,
+            order.id,
+            OrderStatus.CREATED,
+            OrderStatus.FAILED,
+            "the channel did not issue a code",
+            f"channel:{order.channel}",
+            {"channel_code": error.code},
+            failure_code=code,
+            failure_detail=str(error)[:256],
+        )
+        _close_open_attempts(tx, order_id=order.id)
+        jobs.finish(tx, QR_EXPIRY_JOB, order.id)
+        return failed
 
     async def get(self, order_id: str) -> Order:
-        async with self._sessions() as session:
-            order = await session.get(Order, order_id)
-        if order is None:
-            raise NotFound(f"no payment {order_id}", code="payment_not_found")
-        return order
+        return await self._db.transaction(_load, order_id)
 
     # ---- the aggregate code --------------------------------------------------------------------------
 
     async def open_aggregate(self, token: str, user_agent: str | None) -> AggregateLanding:
-        """Someone opened /q/{token}: send a wallet app to its channel's payment; anyone else gets told what to do.
-
-        Raises ChannelError when the scanning app's channel cannot create its order right now.
-        """
-        async with self._sessions() as session:
-            order = await session.scalar(select(Order).where(Order.qr_token == token))
-        if order is None:
-            raise NotFound("no such payment code", code="qr_code_not_found")
-        if order.status in _PAID_STATES:
-            return AggregateLanding(LandingKind.PAID, order)
-        assert order.expires_at is not None
-        if order.status is not OrderStatus.AWAITING_PAYMENT or datetime.now(UTC) >= order.expires_at:
-            return AggregateLanding(LandingKind.CLOSED, order)
+        """Someone opened /q/{token}: send a wallet app to its channel's payment; anyone else gets told what to do
+        (TRY_AGAIN when the scanning app's channel cannot create its order right now)."""
         app = classify_user_agent(user_agent)
         configured = tuple(channel for channel in Channel if channel in self._adapters)
-        if app is None or app.channel not in self._adapters:
-            return AggregateLanding(LandingKind.CHOOSE_APP, order, channels=configured)
-        attempt = await self._attempt_for_app(order, app.channel)
-        code_url = attempt.code_url or await self._precreate(order, attempt)
-        page = self._pay_pages.get(app.channel)
+        wanted = app.channel if app is not None and app.channel in self._adapters else None
+
+        def land(tx: Tx) -> AggregateLanding | tuple[Order, QrAttempt]:
+            """What the code shows, or (when a wallet app can pay it) the order and that app's attempt."""
+            order = qr_orders.by_token(tx, token)
+            if order is None:
+                raise NotFound("no such payment code", code="qr_code_not_found")
+            if order.status in _PAID_STATES:
+                return AggregateLanding(LandingKind.PAID, order)
+            assert order.expires_at is not None
+            if order.status is not OrderStatus.AWAITING_PAYMENT or datetime.now(UTC) >= order.expires_at:
+                return AggregateLanding(LandingKind.CLOSED, order)
+            if wanted is None:
+                return AggregateLanding(LandingKind.CHOOSE_APP, order, channels=configured)
+            return order, _attempt_for_app(tx, order, wanted)
+
+        landed = await self._db.transaction(land)
+        if isinstance(landed, AggregateLanding):
+            return landed
+        order, attempt = landed
+        try:
+            code_url = attempt.code_url or await self._precreate(order, attempt.channel)
+        except ChannelError as error:
+            log.info("order %s: %s did not issue its code (%s)", order.id, attempt.channel, error.code)
+            return AggregateLanding(LandingKind.TRY_AGAIN, order, channels=configured)
+        page = self._pay_pages.get(attempt.channel)
         pay_url = f"{page}?{urlencode({'code_url': code_url})}" if page else code_url
         return AggregateLanding(LandingKind.PAY, order, pay_url=pay_url, channels=configured)
 
-    async def _attempt_for_app(self, order: Order, channel: Channel) -> QrAttempt:
-        """The order's attempt at this channel; opening the code again in the same app reuses it."""
-        try:
-            async with self._sessions.begin() as session:
-                session.add(_new_attempt(order.id, channel, datetime.now(UTC)))
-        except IntegrityError:
-            pass  # this app opened the code before
-        return await self._attempt(order.id, channel)
+    async def _precreate(self, order: Order, channel: Channel) -> str:
+        """Precreate an app's code of an aggregate order and record it."""
+        code_url = await self._precreate_at_channel(order, channel)
+        await self._db.transaction(self._record_code, order, channel, code_url)  # no wake-up: see _issue
+        return code_url
 
     # ---- notifications -------------------------------------------------------------------------------
 
@@ -280,51 +345,41 @@ class QrPaymentService:
             log.warning("%s notification refused: %s", channel_name, invalid)
             return adapter.notification_ack(False)
         trade = notification.trade
-        async with self._sessions() as session:
-            attempt = await session.scalar(
-                select(QrAttempt).where(
-                    QrAttempt.channel == channel_name, QrAttempt.channel_out_trade_no == trade.out_trade_no
-                )
-            )
-        if attempt is None:
+
+        def find(tx: Tx) -> tuple[QrAttempt, Order] | None:
+            attempt = qr_attempts.by_channel_order(tx, channel_name, trade.out_trade_no)
+            return None if attempt is None else (attempt, _load(tx, attempt.order_id))
+
+        found = await self._db.transaction(find)
+        if found is None:
             log.warning("%s notification for unknown order %s refused", channel_name, trade.out_trade_no)
             return adapter.notification_ack(False)
-        if not _amount_matches(await self.get(attempt.order_id), attempt, trade):
+        attempt, order = found
+        if not _amount_matches(order, attempt, trade):
             return adapter.notification_ack(False)
         if trade.status in _PAID_AT_CHANNEL:
-            await self._apply_paid(attempt, trade, f"channel:{channel_name}:notify")
+            await self._apply_paid(order, attempt, trade, f"channel:{channel_name}:notify")
         return adapter.notification_ack(True)  # other statuses change nothing: the sweep and expiry decide
 
-    async def _apply_paid(self, attempt: QrAttempt, trade: TradeResult, actor: str) -> None:
+    async def _apply_paid(self, order: Order, attempt: QrAttempt, trade: TradeResult, actor: str) -> None:
         """The channel says this attempt was paid: pay the order, or refund it when the order is closed or paid.
 
         A payment of another amount than the order's changes nothing. Applying the same payment again is a no-op.
         """
-        order = await self.get(attempt.order_id)
         if not _amount_matches(order, attempt, trade):
             return
         now = datetime.now(UTC)
         paid_at = trade.paid_at or now
-        extra: tuple[RefundReason, str] | None = None
-        async with self._sessions.begin() as session:
-            claimed = await session.execute(
-                update(QrAttempt)
-                .where(
-                    QrAttempt.id == attempt.id,
-                    QrAttempt.status.in_((QrAttemptStatus.OPEN, QrAttemptStatus.CLOSED)),
-                )
-                .values(
-                    status=QrAttemptStatus.PAID,
-                    channel_trade_no=trade.channel_trade_no,
-                    paid_at=paid_at,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+
+        def apply(tx: Tx) -> tuple[bool, tuple[RefundReason, str] | None]:
+            """(whether this applied the payment, the refund started for it if the order could not take it)."""
+            claimed = _move_attempt(
+                tx, attempt.id, _PAYABLE, A.PAID, channel_trade_no=trade.channel_trade_no, paid_at=paid_at
             )
-            if getattr(claimed, "rowcount", 0) != 1:
-                return  # this payment was applied before (a duplicate or late notification, or a query)
-            paid = await transition(
-                session,
+            if not claimed:
+                return False, None  # this payment was applied before (a duplicate or late notification, or a query)
+            paid = transition(
+                tx,
                 order.id,
                 OrderStatus.AWAITING_PAYMENT,
                 OrderStatus.PAID,
@@ -335,12 +390,16 @@ class QrPaymentService:
                 channel_trade_no=trade.channel_trade_no,
                 paid_at=paid_at,
             )
-            if paid is not None:
-                await jobs.finish(session, QR_EXPIRY_JOB, order.id)
-                # Other apps' attempts of an aggregate code are closed by the sweep from now on.
-                await self._continue_sweep(session, order.id, 0)
-            else:
-                extra = await self._refund_extra_payment(session, order.id, attempt, trade)
+            if paid is None:
+                return True, self._refund_extra_payment(tx, order.id, attempt, trade)
+            jobs.finish(tx, QR_EXPIRY_JOB, order.id)
+            # Other apps' attempts of an aggregate code are closed by the sweep from now on.
+            self._continue_sweep(tx, order.id, 0)
+            return True, None
+
+        applied, extra = await self._db.transaction(apply)
+        if not applied:
+            return
         self._wake_worker()
         if extra is not None:
             reason, refund_id = extra
@@ -354,23 +413,15 @@ class QrPaymentService:
                 refund_id,
             )
 
-    async def _refund_extra_payment(
-        self, session: AsyncSession, order_id: str, attempt: QrAttempt, trade: TradeResult
+    def _refund_extra_payment(
+        self, tx: Tx, order_id: str, attempt: QrAttempt, trade: TradeResult
     ) -> tuple[RefundReason, str]:
         """A payment the order cannot take (closed, or paid through another app): give it back and tell the merchant."""
-        order = await session.scalar(
-            select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
-        )
-        assert order is not None
+        order = _load(tx, order_id)
         reason = RefundReason.DUPLICATE_PAYMENT if order.status in _PAID_STATES else RefundReason.PAID_AFTER_CLOSE
-        await session.execute(
-            update(QrAttempt)
-            .where(QrAttempt.id == attempt.id)
-            .values(status=QrAttemptStatus.REFUNDED)
-            .execution_options(synchronize_session=False)
-        )
-        refund = await self._refunds.start(
-            session,
+        _move_attempt(tx, attempt.id, (A.PAID,), A.REFUNDED)  # claimed PAID in this transaction
+        refund = self._refunds.start(
+            tx,
             order,
             RefundOrder(
                 channel=attempt.channel,
@@ -381,8 +432,8 @@ class QrPaymentService:
                 reason=reason,
             ),
         )
-        await write_event(
-            session,
+        write_event(
+            tx,
             order,
             f"order.{reason.value}",
             {
@@ -403,35 +454,33 @@ class QrPaymentService:
     async def run_sweep(self, job: ClaimedJob) -> None:
         """Query every open attempt (a lost notification never leaves an order unpaid); once the order is final,
         close the attempts still open, and keep asking until each channel confirms it can no longer be paid."""
-        order = await self.get(job.order_id)
+        order, open_attempts = await self._db.transaction(_with_open_attempts, job.order_id)
         if order.status is not OrderStatus.CREATED:  # CREATED: the precreate answer is on its way
-            for attempt in await self._attempts(order.id, QrAttemptStatus.OPEN):
+            for attempt in open_attempts:
                 awaiting = order.status is OrderStatus.AWAITING_PAYMENT
                 result = await (self._query(attempt) if awaiting else self._close_attempt(attempt))
                 await self._settle_attempt(order, attempt, result, f"gateway:sweep:{attempt.channel}")
-        order = await self.get(job.order_id)
-        async with self._sessions.begin() as session:
+
+        def next_round(tx: Tx) -> None:
+            order = _load(tx, job.order_id)
             assert order.expires_at is not None
             give_up_at = order.expires_at + timedelta(seconds=GIVE_UP_AFTER_EXPIRY_S)
             if order.status is not OrderStatus.AWAITING_PAYMENT and datetime.now(UTC) >= give_up_at:
                 log.error("order %s: channels never confirmed its open codes closed; reconcile by hand", order.id)
-                await jobs.finish(session, QR_SWEEP_JOB, order.id)
+                jobs.finish(tx, QR_SWEEP_JOB, order.id)
             else:
-                await self._continue_sweep(session, order.id, job.attempts + 1)
+                self._continue_sweep(tx, order.id, job.attempts + 1)
+
+        await self._db.transaction(next_round)
         self._wake_worker()
 
-    async def _continue_sweep(self, session: AsyncSession, order_id: str, attempt: int) -> None:
+    def _continue_sweep(self, tx: Tx, order_id: str, attempt: int) -> None:
         """Schedule the next sweep while an attempt is open, else end it."""
-        open_attempts = await session.scalar(
-            select(func.count())
-            .select_from(QrAttempt)
-            .where(QrAttempt.order_id == order_id, QrAttempt.status == QrAttemptStatus.OPEN)
-        )
-        if open_attempts:
+        if qr_attempts.count_in_status(tx, order_id, A.OPEN):
             due = datetime.now(UTC) + self._scaled(sweep_delay(attempt))
-            await jobs.schedule(session, QR_SWEEP_JOB, order_id, due, attempts=attempt)
+            jobs.schedule(tx, QR_SWEEP_JOB, order_id, due, attempts=attempt)
         else:
-            await jobs.finish(session, QR_SWEEP_JOB, order_id)
+            jobs.finish(tx, QR_SWEEP_JOB, order_id)
 
     async def _query(self, attempt: QrAttempt) -> TradeResult | None:
         try:
@@ -456,10 +505,9 @@ class QrPaymentService:
         assert order.expires_at is not None
         expired = datetime.now(UTC) >= order.expires_at  # the channel got the same expiry: nobody can pay now
         if result.status in _PAID_AT_CHANNEL:
-            await self._apply_paid(attempt, result, actor)
+            await self._apply_paid(order, attempt, result, actor)
         elif result.status in _CLOSED_AT_CHANNEL or (result.status in _UNPAID_AT_CHANNEL and expired):
-            async with self._sessions.begin() as session:
-                await _close_open_attempts(session, QrAttempt.id == attempt.id)
+            await self._db.transaction(_close_open_attempts, attempt_id=attempt.id)
 
     # ---- expiry and cancel ---------------------------------------------------------------------------
 
@@ -469,10 +517,11 @@ class QrPaymentService:
         if order.status is OrderStatus.AWAITING_PAYMENT:
             await self._close(order, "the code expired", "gateway:expiry")
             return
-        async with self._sessions.begin() as session:
+
+        def expire(tx: Tx) -> None:
             if order.status is OrderStatus.CREATED:  # we stopped before the channel answered: no code was shown
-                await transition(
-                    session,
+                transition(
+                    tx,
                     order.id,
                     OrderStatus.CREATED,
                     OrderStatus.FAILED,
@@ -480,16 +529,15 @@ class QrPaymentService:
                     "gateway:expiry",
                     failure_code="code_not_issued",
                 )
-                await self._continue_sweep(session, order.id, 0)  # closes the channel order, if there is one
-            await jobs.finish(session, QR_EXPIRY_JOB, order.id)
+                self._continue_sweep(tx, order.id, 0)  # closes the channel order, if there is one
+            jobs.finish(tx, QR_EXPIRY_JOB, order.id)
+
+        await self._db.transaction(expire)
         self._wake_worker()
 
     async def cancel(self, terminal: TerminalContext, order_id: str) -> Order:
         """The terminal withdraws an unpaid code; a code paid meanwhile cannot be cancelled (409)."""
-        async with self._sessions() as session:
-            order = await session.scalar(
-                select(Order).where(Order.id == order_id, Order.terminal_id == terminal.terminal_id)
-            )
+        order = await self._db.transaction(terminal_order, terminal.terminal_id, order_id)
         if order is None:
             raise NotFound(f"no payment {order_id} on this terminal", code="payment_not_found")
         if order.kind is not OrderKind.QR:
@@ -504,59 +552,67 @@ class QrPaymentService:
 
     async def _close(self, order: Order, cause: str, actor: str) -> Order:
         """Close the channel orders first, so a payment landing meanwhile is taken, not refunded; then locally."""
-        for attempt in await self._attempts(order.id, QrAttemptStatus.OPEN):
+        for attempt in await self._db.transaction(qr_attempts.in_status, order.id, A.OPEN):
             result = await self._close_attempt(attempt)
             await self._settle_attempt(order, attempt, result, f"channel:{attempt.channel}")
-        async with self._sessions.begin() as session:
-            await transition(session, order.id, OrderStatus.AWAITING_PAYMENT, OrderStatus.CLOSED, cause, actor)
-            await jobs.finish(session, QR_EXPIRY_JOB, order.id)
+
+        def close(tx: Tx) -> Order:
+            closed = transition(tx, order.id, OrderStatus.AWAITING_PAYMENT, OrderStatus.CLOSED, cause, actor)
+            jobs.finish(tx, QR_EXPIRY_JOB, order.id)
             # A channel that did not confirm the close is asked again; whatever it took meanwhile is refunded.
-            await self._continue_sweep(session, order.id, 0)
+            self._continue_sweep(tx, order.id, 0)
+            return closed or _load(tx, order.id)
+
+        closed = await self._db.transaction(close)
         self._wake_worker()
-        return await self.get(order.id)
+        return closed
 
     # ---- helpers -------------------------------------------------------------------------------------
-
-    async def _attempt(self, order_id: str, channel: Channel) -> QrAttempt:
-        async with self._sessions() as session:
-            attempt = await session.scalar(
-                select(QrAttempt).where(QrAttempt.order_id == order_id, QrAttempt.channel == channel)
-            )
-        assert attempt is not None
-        return attempt
-
-    async def _attempts(self, order_id: str, status: QrAttemptStatus) -> list[QrAttempt]:
-        async with self._sessions() as session:
-            rows = await session.scalars(
-                select(QrAttempt)
-                .where(QrAttempt.order_id == order_id, QrAttempt.status == status)
-                .order_by(QrAttempt.id)
-            )
-            return list(rows.all())
 
     def _scaled(self, seconds: float) -> timedelta:
         return timedelta(seconds=seconds * self._settings.time_scale)
 
 
-def _new_attempt(order_id: str, channel: Channel, now: datetime) -> QrAttempt:
-    """Every channel sees the order under our order id (its own numbering space), as for micropay."""
-    return QrAttempt(
-        order_id=order_id,
-        channel=channel,
-        channel_out_trade_no=channel_order_no(order_id),
-        status=QrAttemptStatus.OPEN,
-        created_at=now,
-        updated_at=now,
-    )
+def _load(tx: Tx, order_id: str) -> Order:
+    order = orders.load_order(tx, order_id)
+    if order is None:
+        raise NotFound(f"no payment {order_id}", code="payment_not_found")
+    return order
 
 
-async def _close_open_attempts(session: AsyncSession, *which: ColumnElement[bool]) -> None:
-    await session.execute(
-        update(QrAttempt)
-        .where(QrAttempt.status == QrAttemptStatus.OPEN, *which)
-        .values(status=QrAttemptStatus.CLOSED, updated_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
-    )
+def _with_open_attempts(tx: Tx, order_id: str) -> tuple[Order, list[QrAttempt]]:
+    return _load(tx, order_id), qr_attempts.in_status(tx, order_id, A.OPEN)
+
+
+def _attempt_for_app(tx: Tx, order: Order, channel: Channel) -> QrAttempt:
+    """The order's attempt at this channel; opening the code again in the same app reuses it.
+
+    Every channel sees the order under our order id (its own numbering space), as for micropay.
+    """
+    now = datetime.now(UTC)
+    qr_attempts.add_if_new(tx, order.id, channel, channel_order_no(order.id), A.OPEN, now)
+    attempt = qr_attempts.of_channel(tx, order.id, channel)
+    assert attempt is not None
+    return attempt
+
+
+def _move_attempt(
+    tx: Tx, attempt_id: int, expected: Sequence[QrAttemptStatus], target: QrAttemptStatus, **fields: object
+) -> bool:
+    """Move the attempt from any of `expected` to `target` through the attempt machine (a repeat changes nothing)."""
+    sources = [source for source in expected if QR_ATTEMPT_MACHINE.check(source, target)]
+    return qr_attempts.compare_and_set(tx, attempt_id, sources, target, datetime.now(UTC), **fields)
+
+
+def _close_open_attempts(tx: Tx, *, order_id: str | None = None, attempt_id: int | None = None) -> None:
+    """OPEN -> CLOSED for one attempt, or for every open attempt of an order."""
+    if not QR_ATTEMPT_MACHINE.check(A.OPEN, A.CLOSED):
+        return
+    now = datetime.now(UTC)
+    if attempt_id is not None:
+        qr_attempts.compare_and_set(tx, attempt_id, (A.OPEN,), A.CLOSED, now)
+    if order_id is not None:
+        qr_attempts.compare_and_set_of_order(tx, order_id, (A.OPEN,), A.CLOSED, now)
 
 
 def _amount_matches(order: Order, attempt: QrAttempt, trade: TradeResult) -> bool:
@@ -572,9 +628,5 @@ def _amount_matches(order: Order, attempt: QrAttempt, trade: TradeResult) -> boo
     return False
 
 
-async def _refuse_duplicate(session: AsyncSession, merchant_id: str, out_trade_no: str) -> None:
-    taken = await session.scalar(
-        select(Order.id).where(Order.merchant_id == merchant_id, Order.out_trade_no == out_trade_no)
-    )
-    if taken is not None:
-        raise Conflict(f"out_trade_no {out_trade_no} is already used", code="duplicate_out_trade_no")
+def _duplicate(out_trade_no: str) -> Conflict:
+    return Conflict(f"out_trade_no {out_trade_no} is already used", code="duplicate_out_trade_no")

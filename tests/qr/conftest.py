@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import Settings
+from gateway.persistence.database import Tx
 from gateway.persistence.tables import OrderTransition, OutboxEvent, QrAttempt, Refund
 from gateway.services.payments import channel_order_no
 from tests.support.live import LiveGateway, live_gateway
@@ -78,31 +79,32 @@ async def wait_status(live: LiveGateway, order_id: str, status: str, timeout_s: 
     return result
 
 
+def _all(model: Any, *where: Any, order_by: Any = None) -> Callable[[Tx], list[Any]]:
+    def read(tx: Tx) -> list[Any]:
+        query = select(model).where(*where)
+        return list(tx.session.scalars(query if order_by is None else query.order_by(order_by)).all())
+
+    return read
+
+
 async def events(live: LiveGateway, order_id: str) -> list[OutboxEvent]:
-    async with live.runtime.sessions() as session:
-        rows = await session.scalars(
-            select(OutboxEvent).where(OutboxEvent.order_id == order_id).order_by(OutboxEvent.id)
-        )
-        return list(rows.all())
+    return await live.runtime.db.transaction(
+        _all(OutboxEvent, OutboxEvent.order_id == order_id, order_by=OutboxEvent.id)
+    )
 
 
 async def transitions(live: LiveGateway, order_id: str) -> list[OrderTransition]:
-    async with live.runtime.sessions() as session:
-        rows = await session.scalars(
-            select(OrderTransition).where(OrderTransition.order_id == order_id).order_by(OrderTransition.id)
-        )
-        return list(rows.all())
+    return await live.runtime.db.transaction(
+        _all(OrderTransition, OrderTransition.order_id == order_id, order_by=OrderTransition.id)
+    )
 
 
 async def refunds(live: LiveGateway, order_id: str) -> list[Refund]:
-    async with live.runtime.sessions() as session:
-        return list((await session.scalars(select(Refund).where(Refund.order_id == order_id))).all())
+    return await live.runtime.db.transaction(_all(Refund, Refund.order_id == order_id))
 
 
 async def attempts(live: LiveGateway, order_id: str) -> list[QrAttempt]:
-    async with live.runtime.sessions() as session:
-        rows = await session.scalars(select(QrAttempt).where(QrAttempt.order_id == order_id).order_by(QrAttempt.id))
-        return list(rows.all())
+    return await live.runtime.db.transaction(_all(QrAttempt, QrAttempt.order_id == order_id, order_by=QrAttempt.id))
 
 
 async def wait_refunded(live: LiveGateway, order_id: str) -> Refund:

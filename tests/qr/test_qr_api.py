@@ -16,8 +16,8 @@ from tests.support.live import LiveGateway
 
 
 async def order_count(live: LiveGateway) -> int:
-    async with live.runtime.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
+    count = await live.runtime.db.transaction(lambda tx: tx.connection.scalar(select(func.count()).select_from(Order)))
+    return int(count or 0)
 
 
 BAD_INPUT: list[tuple[dict[str, Any], str]] = [
