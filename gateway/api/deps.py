@@ -57,7 +57,6 @@ EventsDep = Annotated[TerminalEvents, _runtime_part("events")]
 WebhooksDep = Annotated[WebhookService, _runtime_part("webhooks")]
 AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 ReadinessDep = Annotated[Readiness, _runtime_part("readiness")]
-RuntimeDep = Annotated[Any, _runtime_part("__dict__")]  # TEMPORARY until qr and cameras take their services
 
 
 async def current_merchant(

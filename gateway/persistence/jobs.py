@@ -60,21 +60,24 @@ def finish(tx: Tx, kind: str, order_id: str, *more_kinds: str) -> None:
     tx.connection.execute(_FINISH, {"order_id": order_id, "kinds": [kind, *more_kinds]})
 
 
+_DUE = (
+    select(Job.id)
+    .where(Job.due_at <= bindparam("now"), or_(Job.lease_until.is_(None), Job.lease_until < bindparam("now")))
+    .order_by(Job.due_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(Job)
+    .where(Job.id.in_(_DUE.scalar_subquery()))
+    .values(lease_owner=bindparam("owner"), lease_until=bindparam("until"))
+    .returning(Job.id, Job.kind, Job.order_id, Job.attempts)
+)
+
+
 def claim_due(tx: Tx, owner: str, now: datetime, lease: timedelta, limit: int) -> list[ClaimedJob]:
     """Lease up to `limit` due jobs nobody holds (SKIP LOCKED on PostgreSQL, so instances never take the same)."""
-    due = (
-        select(Job.id)
-        .where(Job.due_at <= now, or_(Job.lease_until.is_(None), Job.lease_until < now))
-        .order_by(Job.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = tx.connection.execute(
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()))
-        .values(lease_owner=owner, lease_until=now + lease)
-        .returning(Job.id, Job.kind, Job.order_id, Job.attempts)
-    )
+    rows = tx.connection.execute(_CLAIM, {"now": now, "limit": limit, "owner": owner, "until": now + lease})
     return [ClaimedJob(*row) for row in rows.all()]
 
 

@@ -7,9 +7,10 @@ identity map. Orders leave as `Order` objects detached from any session, so call
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, Update, bindparam, delete, func, insert, select, update
 
 from gateway.domain.orders import OrderStatus
 from gateway.persistence.database import Tx
@@ -62,13 +63,20 @@ def compare_and_set(
     tx: Tx, order_id: str, expected: OrderStatus, target: OrderStatus, now: datetime, fields: dict[str, Any]
 ) -> Order | None:
     """Move the order from `expected` to `target` with `fields`; None when it is not in `expected` (any more)."""
-    row = tx.connection.execute(
-        update(_orders)
-        .where(_orders.c.id == order_id, _orders.c.status == expected)
-        .values(status=target, updated_at=now, **fields)
-        .returning(*_orders.c)
-    ).first()
+    params = {**fields, "status": target, "updated_at": now, "b_order_id": order_id, "b_expected": expected}
+    row = tx.connection.execute(_compare_and_set(frozenset(fields)), params).first()
     return None if row is None else order_from_row(row)
+
+
+@lru_cache(maxsize=64)
+def _compare_and_set(fields: frozenset[str]) -> Update:
+    """One prebuilt statement per set of changed columns (a handful exist), instead of one built per change."""
+    return (
+        update(_orders)
+        .where(_orders.c.id == bindparam("b_order_id"), _orders.c.status == bindparam("b_expected"))
+        .values({name: bindparam(name) for name in ("status", "updated_at", *sorted(fields))})
+        .returning(*_orders.c)
+    )
 
 
 def add_transition(
