@@ -12,7 +12,7 @@ from gateway.api.deps import AdmissionDep, OrdersDep, PaymentsDep, TerminalDep, 
 from gateway.api.payment_schemas import MicropayIn, OperatorOut, OperatorSignInIn, PaymentOut
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import NotFound
-from gateway.services.idempotency import RequestKey, StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.idempotency import RequestKey, StoredResponse
 from gateway.services.payments import MicropayInput
 from gateway.services.records import Order
 
@@ -64,13 +64,8 @@ async def micropay(
         str | None, Header(description="Retries with the same key and body get the first answer.")
     ] = None,
 ) -> JSONResponse:
-    check_idempotency_key(idempotency_key)
+    key = RequestKey.of(terminal.terminal_id, idempotency_key, f"out_trade_no:{body.out_trade_no}", body.model_dump())
     request = MicropayInput(body.out_trade_no, body.amount_fen, body.auth_code, body.description)
-    key = RequestKey(
-        terminal.terminal_id,
-        idempotency_key or f"out_trade_no:{body.out_trade_no}",
-        request_fingerprint(body.model_dump()),
-    )
     answered = await payments.answer_micropay(terminal, request, key, payment_answer)
     return _json_response(answered.response, answered.replayed)
 

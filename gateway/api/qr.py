@@ -14,7 +14,7 @@ from gateway.api.deps import OrdersDep, QrImagesDep, QrPaymentsDep, TerminalDep,
 from gateway.api.problems import problem_responses
 from gateway.api.qr_schemas import QrPaymentIn, QrPaymentOut
 from gateway.domain.errors import Conflict, NotFound
-from gateway.services.idempotency import RequestKey, StoredResponse, check_idempotency_key, request_fingerprint
+from gateway.services.idempotency import RequestKey, StoredResponse
 from gateway.services.qr_images import (
     DEFAULT_MARGIN,
     DEFAULT_SIZE_PX,
@@ -72,13 +72,9 @@ async def create_qr_payment(
         str | None, Header(description="Retries with the same key and body get the same order.")
     ] = None,
 ) -> JSONResponse:
-    check_idempotency_key(idempotency_key)
+    natural_key = f"qr:out_trade_no:{body.out_trade_no}"
+    key = RequestKey.of(terminal.terminal_id, idempotency_key, natural_key, body.model_dump())
     request = QrInput(body.out_trade_no, body.amount_fen, body.channel, body.expires_in_s, body.description)
-    key = RequestKey(
-        terminal.terminal_id,
-        idempotency_key or f"qr:out_trade_no:{body.out_trade_no}",
-        request_fingerprint(body.model_dump()),
-    )
     answered = await qr_payments.answer_create(terminal, request, key, qr_answer)
     return _json_response(answered.response, answered.replayed)
 

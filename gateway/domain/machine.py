@@ -12,7 +12,7 @@ from gateway.domain.errors import InvalidTransition
 S = TypeVar("S", bound=StrEnum)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one table per status: compared and hashed by identity
 class Machine(Generic[S]):
     """A transition table: every allowed (from, to) pair with its cause; `None` as "from" is creation.
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, insert, select
 
 from gateway.persistence.database import Tx
-from gateway.persistence.tables import Camera, Merchant, Terminal, table_of
+from gateway.persistence.tables import Camera, Terminal, table_of
 
 _cameras = table_of(Camera)
 _terminals = table_of(Terminal)
@@ -28,19 +28,6 @@ _LIVE_CAMERA_OF = (
     select(_cameras.c.id)
     .where(_cameras.c.terminal_id == bindparam("terminal_id"), _cameras.c.disabled_at.is_(None))
     .limit(1)
-)
-_TERMINAL_CONTEXT = (
-    select(
-        _terminals.c.id,
-        _terminals.c.merchant_id,
-        _terminals.c.store_id,
-        _terminals.c.operator_id,
-        _terminals.c.single_limit_fen,
-        _terminals.c.daily_limit_fen,
-        Merchant.require_operator,
-    )
-    .join(Merchant, Merchant.id == _terminals.c.merchant_id)
-    .where(_terminals.c.id == bindparam("terminal_id"))
 )
 
 
@@ -71,8 +58,3 @@ def live_camera_by_key_prefix(tx: Tx, prefix: str) -> Row[Any, Any, Any] | None:
 def terminal_has_camera(tx: Tx, terminal_id: str) -> bool:
     """Whether an enabled camera reads codes for this terminal."""
     return tx.connection.execute(_LIVE_CAMERA_OF, {"terminal_id": terminal_id}).first() is not None
-
-
-def terminal_context_row(tx: Tx, terminal_id: str) -> Row[Any]:
-    """The terminal's ids, limits and operator with its merchant's `require_operator` (for `TerminalContext.of`)."""
-    return tx.connection.execute(_TERMINAL_CONTEXT, {"terminal_id": terminal_id}).one()

@@ -14,20 +14,19 @@ from gateway.persistence.tables import Merchant, Operator, Terminal, TerminalNon
 
 _terminals = table_of(Terminal)
 _nonces = table_of(TerminalNonce)
-_BY_KEY = (
-    select(
-        _terminals.c.id,
-        _terminals.c.merchant_id,
-        _terminals.c.store_id,
-        _terminals.c.operator_id,
-        _terminals.c.single_limit_fen,
-        _terminals.c.daily_limit_fen,
-        _terminals.c.secret_encrypted,
-        Merchant.require_operator,
-    )
-    .join(Merchant, Merchant.id == _terminals.c.merchant_id)
-    .where(_terminals.c.key_id == bindparam("key_id"), _terminals.c.disabled_at.is_(None))
-)
+#: What a request's TerminalContext is made of: the terminal's ids, limits and operator, its merchant's rules.
+_CONTEXT = select(
+    _terminals.c.id,
+    _terminals.c.merchant_id,
+    _terminals.c.store_id,
+    _terminals.c.operator_id,
+    _terminals.c.single_limit_fen,
+    _terminals.c.daily_limit_fen,
+    _terminals.c.secret_encrypted,
+    Merchant.require_operator,
+).join(Merchant, Merchant.id == _terminals.c.merchant_id)
+_BY_KEY = _CONTEXT.where(_terminals.c.key_id == bindparam("key_id"), _terminals.c.disabled_at.is_(None))
+_BY_ID = _CONTEXT.where(_terminals.c.id == bindparam("terminal_id"))
 _SPEND_NONCE = {
     name: insert(_nonces)
     .values(key_id=bindparam("key_id"), nonce=bindparam("nonce"), seen_at=bindparam("seen_at"))
@@ -39,6 +38,11 @@ _SPEND_NONCE = {
 def live_terminal_by_key(tx: Tx, key_id: str) -> Row[Any] | None:
     """The enabled terminal signing with `key_id`: its ids, limits, operator, sealed secret and merchant's rules."""
     return tx.connection.execute(_BY_KEY, {"key_id": key_id}).first()
+
+
+def terminal_context_row(tx: Tx, terminal_id: str) -> Row[Any]:
+    """The same row as `live_terminal_by_key`, for a terminal known by id (a camera's)."""
+    return tx.connection.execute(_BY_ID, {"terminal_id": terminal_id}).one()
 
 
 def spend_nonce(tx: Tx, key_id: str, nonce: str, seen_at: datetime) -> bool:

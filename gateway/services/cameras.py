@@ -22,6 +22,7 @@ from gateway.domain.ids import new_id
 from gateway.domain.scans import SCAN_SESSION_MACHINE, ScanSessionStatus
 from gateway.persistence import cameras as camera_rows
 from gateway.persistence import scan_sessions
+from gateway.persistence import terminals as terminal_rows
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.orders import load_order
 from gateway.persistence.tables import Camera, Order, ScanSession
@@ -228,7 +229,7 @@ class CameraService:
                     code="scan_session_busy" if busy else "no_open_session",
                 )
             # Read here, with the claim: the charge needs the terminal as a signed request from it would show it.
-            return scan, TerminalContext.of(camera_rows.terminal_context_row(tx, camera.terminal_id))
+            return scan, TerminalContext.of(terminal_rows.terminal_context_row(tx, camera.terminal_id))
 
         claimed = await self._db.transaction(claim)
         if claimed is None:

@@ -37,6 +37,12 @@ class RequestKey:
     key: str
     fingerprint: str
 
+    @classmethod
+    def of(cls, terminal_id: str, idempotency_key: str | None, natural_key: str, body: dict[str, Any]) -> RequestKey:
+        """The request's key: its Idempotency-Key header (checked), else its natural key (the merchant order number)."""
+        check_idempotency_key(idempotency_key)
+        return cls(terminal_id, idempotency_key or natural_key, request_fingerprint(body))
+
 
 def claim_in(tx: Tx, request: RequestKey, now: datetime) -> StoredResponse | None:
     """Claim the key in the caller's transaction; returns the stored response of an earlier identical request instead.
