@@ -1,4 +1,4 @@
-"""Frame decoder: grayscale, cheap region search, zbar on small crops, a time-boxed preprocessing ladder."""
+"""Frame decoder: a time-boxed cascade of regions, whole-frame scales and preprocessing, zbar then zxing-cpp."""
 
 from __future__ import annotations
 
@@ -72,9 +72,9 @@ class Region:
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Tuning for the decoder; the defaults are what bench/decode.py measures."""
+    """Tuning for the decoder; the defaults are what bench/decode.py measures and what the gateway runs."""
 
-    search_scale: int = 2  # region search runs on a 1/search_scale image
+    search_scale: int = 2  # region search runs on a 1/search_scale image (1 for frames up to 640 wide)
     min_edge_strength: int = 8  # gray levels; below this an edge is sensor noise
     min_region_side: int = 10  # pixels of the downscaled image; a far QR is about 25
     min_solidity: float = 0.45
@@ -89,8 +89,20 @@ class DecoderConfig:
     # QR-like region on every line, so only small codes outside QR-like regions pay for it.
     first_pass_line_step: int = 2
     margin: float = 0.12  # grown around a region so the code's quiet zone is inside the crop
-    budget_ms: float = 10.0  # per frame; the ladder stops when it is spent
-    # zbar reads every region first; zxing-cpp, when installed, gets the regions zbar could not read.
+    # The ladder reads a large crop downscaled to this longest side: a payment QR (21-25 modules) keeps
+    # 6+ pixels a module, blur shrinks with it, and each step costs a fraction of the full crop.
+    ladder_max_side: int = 200
+    # The whole frame at 1/4: a close-up QR's modules (20-35 px) or a frame-wide barcode's bars (8-10 px)
+    # are too coarse for the region search, which then splits or misses them; downscaled, they are
+    # ordinary codes. Every third scan line is plenty for codes that large.
+    whole_frame_scales: tuple[int, ...] = (4,)
+    whole_frame_line_step: int = 3
+    whole_frame_padding: int = 12  # white pixels added around it: the frame edge may cut the quiet zone
+    # Per frame, in CPU time of the decoding thread (on an idle core that is wall time): each step runs only
+    # if its predicted cost still fits. CPU time, so that a machine busy with other work (or a gateway
+    # decoding several streams) reads the same codes, only later; stale frames are dropped upstream.
+    budget_ms: float = 10.0
+    # zxing-cpp reads what zbar could not, after every zbar step; False is the zbar-only mode.
     zxing_fallback: bool = True
 
 
@@ -106,11 +118,6 @@ def _sharpener(sigma: float, amount: float) -> Step:
     return sharpen
 
 
-def _threshold(crop: np.ndarray) -> np.ndarray:
-    blurred = cv2.GaussianBlur(crop, (3, 3), 0)
-    return cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 31, 2)
-
-
 def _unchanged(crop: np.ndarray) -> np.ndarray:
     return crop
 
@@ -119,29 +126,44 @@ def _unchanged(crop: np.ndarray) -> np.ndarray:
 class LadderStep:
     name: str
     transform: Step
-    on_fallback: bool = False  # run by the fallback engine (zxing-cpp); skipped when there is none
+    on_fallback: bool = False  # run by the fallback engine (zxing-cpp), after every zbar step; skipped without it
 
 
-# The first step re-reads the crop on every scan line (the first pass reads every other one). The
-# rest were picked greedily on generated frames that zbar could not read: each rescues the most
-# remaining codes per millisecond. The frame's time budget cuts the ladder short. Invert is last, for
-# dark-mode wallet screens (light modules on dark), which the generated set does not contain.
+# zbar's steps first: the first re-reads the crop on every scan line (the first pass reads every other
+# one); the sharpeners were picked greedily on generated frames that zbar could not read, each rescuing
+# the most remaining codes per millisecond. zxing-cpp's steps come after zbar's, so it only ever spends
+# what zbar left of the budget. Invert, for dark-mode wallet screens (light modules on dark, which the
+# generated set does not hold), is last. An adaptive threshold step rescued nothing zbar's sharpeners
+# had not, and was dropped.
 LADDER: tuple[LadderStep, ...] = (
     LadderStep("every_scan_line", _unchanged),
     LadderStep("sharpen", _sharpener(2.0, 3.0)),
+    LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
+    LadderStep("fallback", _unchanged, on_fallback=True),
     LadderStep("fallback_sharpen", _sharpener(1.0, 2.0), on_fallback=True),
     LadderStep("fallback_strong_sharpen", _sharpener(2.0, 3.0), on_fallback=True),
-    LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
-    LadderStep("threshold", _threshold),
     LadderStep("invert", cv2.bitwise_not),
 )
 
 
+@dataclass(frozen=True)
+class Search:
+    """What the region search found, and the downscaled frame it searched (reused by the later passes)."""
+
+    regions: list[Region]
+    small: np.ndarray
+    scale: int
+
+
 def find_regions(gray: np.ndarray, config: DecoderConfig) -> list[Region]:
     """Candidate code regions: solid blobs of strong, dense edges found on a downscaled copy of the frame."""
-    scale = config.search_scale
+    return search_regions(gray, config).regions
+
+
+def search_regions(gray: np.ndarray, config: DecoderConfig) -> Search:
     height, width = gray.shape
-    small = cv2.resize(gray, (width // scale, height // scale), interpolation=cv2.INTER_AREA)
+    scale = config.search_scale if width > 640 else 1  # a webcam's small frame keeps every pixel
+    small = cv2.resize(gray, (width // scale, height // scale), interpolation=cv2.INTER_AREA) if scale > 1 else gray
     qr_density = config.qr_density_ratio * _contrast(small)
     edges = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     # Averaging turns "many edges close together" (modules, bars) into one strong response.
@@ -177,7 +199,7 @@ def find_regions(gray: np.ndarray, config: DecoderConfig) -> list[Region]:
         )
         regions.append(Region(x0 * scale, y0 * scale, (x1 - x0) * scale, (y1 - y0) * scale, score, qr_like))
     regions.sort(key=lambda region: (region.qr_like, region.score), reverse=True)
-    return regions[: config.max_regions]
+    return Search(regions[: config.max_regions], small, scale)
 
 
 def _contrast(image: np.ndarray) -> float:
@@ -187,63 +209,169 @@ def _contrast(image: np.ndarray) -> float:
     return float(high - low)
 
 
+class CostModel:
+    """Predicts what one step (a transform and a scan) costs from the pixels it reads.
+
+    Learned per step kind as milliseconds of CPU per megapixel: quicker to rise after a slow call than to
+    fall, so a prediction errs on the expensive side and a step that would overrun the budget is skipped
+    instead of started.
+    """
+
+    def __init__(self, initial_ms_per_mpx: float) -> None:
+        self.ms_per_mpx = initial_ms_per_mpx
+
+    def predict(self, pixels: int) -> float:
+        return self.ms_per_mpx * pixels / 1e6
+
+    def observe(self, pixels: int, elapsed_ms: float) -> None:
+        if pixels < 2000:
+            return  # fixed per-call overhead dominates tiny images; they say nothing about the rate
+        rate = min(elapsed_ms * 1e6 / pixels, 4 * self.ms_per_mpx)  # one outlier moves it, never by 10x
+        weight = 0.3 if rate > self.ms_per_mpx else 0.1
+        self.ms_per_mpx += weight * (rate - self.ms_per_mpx)
+
+    def skipped(self) -> None:
+        """A step was not run: lower the estimate a little, so one slow frame cannot bar a step for good."""
+        self.ms_per_mpx *= 0.95
+
+
+# Starting rates in ms of CPU per megapixel (zbar on every n-th line, zxing-cpp), measured on a shared
+# 2-core x86 machine; each decoder adapts them as it reads.
+_ZBAR_MS_PER_MPX, _ZXING_MS_PER_MPX = 30.0, 15.0
+
+
 class Decoder:
-    """Decodes one frame at a time; owns a zbar scanner, so use one Decoder per thread."""
+    """Decodes one frame at a time; owns a zbar scanner, so use one Decoder per thread.
+
+    The cascade, within one time budget: (1) zbar on every candidate region, every other scan line;
+    (2) zbar on the whole frame at 1/4 scale, for codes too large for the region search; (3) the
+    preprocessing ladder on the most QR-like unread region, zbar's steps then zxing-cpp's. It stops at
+    the first payment code. Before each scan it predicts the scan's cost and skips it when it would end
+    past the budget.
+    """
 
     def __init__(self, config: DecoderConfig | None = None, engine: SymbolEngine | None = None) -> None:
-        """`engine` replaces zbar in both passes (for experiments); by default the first pass over every
+        """`engine` replaces zbar in every zbar pass (for experiments); by default the first pass over every
         region runs zbar on every other scan line and the ladder runs it on every line.
         """
         self.config = config or DecoderConfig()
         self.engine = engine or ZbarEngine()
         self.first_pass_engine = engine or ZbarEngine(line_step=self.config.first_pass_line_step)
+        self.whole_frame_engine = engine or ZbarEngine(line_step=self.config.whole_frame_line_step)
         self.fallback: SymbolEngine | None = ZxingEngine() if self.config.zxing_fallback and zxing_available() else None
+        self._costs: dict[int, CostModel] = {}
+        for zbar, step in ((self.engine, 1), (self.first_pass_engine, self.config.first_pass_line_step)):
+            self._costs.setdefault(id(zbar), CostModel(_ZBAR_MS_PER_MPX / step))
+        self._costs.setdefault(
+            id(self.whole_frame_engine), CostModel(_ZBAR_MS_PER_MPX / self.config.whole_frame_line_step)
+        )
+        if self.fallback is not None:
+            self._costs[id(self.fallback)] = CostModel(_ZXING_MS_PER_MPX)
 
     def decode_bytes(self, data: bytes) -> DecodeResult:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             gray = decode_image_bytes(data)
         except FrameError as error:
             return DecodeResult(FrameStatus(error.reason), elapsed_ms=_ms_since(start), detail=str(error))
-        return self._decode_gray(gray, start)
+        return self._decode_gray(gray, start, cpu_start)
 
     def decode(self, frame: np.ndarray) -> DecodeResult:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             gray = to_gray(frame)
         except FrameError as error:
             return DecodeResult(FrameStatus(error.reason), elapsed_ms=_ms_since(start), detail=str(error))
-        return self._decode_gray(gray, start)
+        return self._decode_gray(gray, start, cpu_start)
 
-    def _decode_gray(self, gray: np.ndarray, start: float) -> DecodeResult:
-        deadline = start + self.config.budget_ms / 1000.0
-        found: list[RawSymbol] = []
+    def _decode_gray(self, gray: np.ndarray, start: float, cpu_start: float) -> DecodeResult:
+        run = _Run(self, cpu_start + self.config.budget_ms / 1000.0)
+        search = search_regions(gray, self.config)
         unread = []
-        for region in find_regions(gray, self.config):
+        for region in search.regions:
             crop = region.crop(gray)
-            symbols = self.first_pass_engine.scan(crop)
-            found += symbols
+            # The first pass is the hot path and bounded (a few small crops): it always runs.
+            symbols = run.scan(self.first_pass_engine, crop, always=True)
             if not symbols and region.qr_like:
                 unread.append(crop)
-        detail = ""
-        if not any(classify(symbol.text) is CodeKind.PAYMENT_CODE for symbol in found):
-            rescued, detail = self._climb_ladder(unread[: self.config.ladder_regions], deadline)
-            found += rescued
-        return _result(found, _ms_since(start), detail)
+        if not run.has_payment_code():
+            run.whole_frame(search, self.whole_frame_engine, self.config.whole_frame_scales)
+        if not run.has_payment_code():
+            run.climb_ladder([self._fit(crop) for crop in unread[: self.config.ladder_regions]])
+        return _result(run.found, _ms_since(start), run.detail)
 
-    def _climb_ladder(self, crops: Sequence[np.ndarray], deadline: float) -> tuple[list[RawSymbol], str]:
-        """Symbols read by the first ladder step that reads anything, and a note saying which step it was."""
+    def _fit(self, crop: np.ndarray) -> np.ndarray:
+        longest = max(crop.shape)
+        if longest <= self.config.ladder_max_side:
+            return crop
+        factor = self.config.ladder_max_side / longest
+        size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
+        return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+
+    def _cost(self, engine: SymbolEngine) -> CostModel:
+        return self._costs.setdefault(id(engine), CostModel(_ZBAR_MS_PER_MPX))
+
+
+class _Run:
+    """One frame's pass through the cascade: what it read, and the budget left."""
+
+    def __init__(self, decoder: Decoder, deadline: float) -> None:
+        self._decoder = decoder
+        self._deadline = deadline
+        self.found: list[RawSymbol] = []
+        self.detail = ""
+        self._payment = False
+
+    def has_payment_code(self) -> bool:
+        return self._payment
+
+    def scan(
+        self, engine: SymbolEngine, image: np.ndarray, transform: Step = _unchanged, always: bool = False
+    ) -> list[RawSymbol] | None:
+        """Transform and scan `image` if that fits in the budget (or `always`); None (and a note) when it does not."""
+        cost = self._decoder._cost(engine)
+        now = time.thread_time()
+        if not always and now + cost.predict(image.size) / 1000.0 > self._deadline:
+            cost.skipped()
+            self.detail = "time budget spent"
+            return None
+        symbols = engine.scan(np.ascontiguousarray(transform(image)))
+        cost.observe(image.size, (time.thread_time() - now) * 1000.0)
+        self.found += symbols
+        self._payment = self._payment or any(classify(symbol.text) is CodeKind.PAYMENT_CODE for symbol in symbols)
+        return symbols
+
+    def whole_frame(self, search: Search, engine: SymbolEngine, scales: Sequence[int]) -> None:
+        padding = self._decoder.config.whole_frame_padding
+        for scale in scales:
+            if self._payment:
+                return
+            step = max(1, scale // search.scale)
+            height, width = search.small.shape
+            image = search.small
+            if step > 1:
+                image = cv2.resize(search.small, (width // step, height // step), interpolation=cv2.INTER_AREA)
+            elif search.scale > scale:
+                continue  # the frame itself is smaller than this scale asks for: the regions covered it
+            padded = cv2.copyMakeBorder(image, padding, padding, padding, padding, cv2.BORDER_CONSTANT, value=255)
+            if self.scan(engine, padded) is None:
+                return
+            if self._payment:
+                self.detail = f"read on the whole frame at 1/{scale}"
+
+    def climb_ladder(self, crops: Sequence[np.ndarray]) -> None:
+        """Each ladder step on each crop until one reads a payment code, zbar's steps before zxing-cpp's."""
+        fallback = self._decoder.fallback
         for step in LADDER:
-            engine = self.fallback if step.on_fallback else self.engine
+            engine = fallback if step.on_fallback else self._decoder.engine
             if engine is None:
                 continue
             for crop in crops:
-                if time.perf_counter() > deadline:
-                    return [], "time budget spent"
-                symbols = engine.scan(step.transform(crop))
-                if symbols:
-                    return symbols, f"read after {step.name}"
-        return [], ""
+                if self.scan(engine, crop, step.transform) is None:
+                    return
+                if self._payment:
+                    self.detail = f"read after {step.name}"
+                    return
 
 
 def _ms_since(start: float) -> float:
@@ -270,4 +398,4 @@ def _result(found: Sequence[RawSymbol], elapsed_ms: float, detail: str) -> Decod
     return DecodeResult(status, symbols, elapsed_ms, detail)
 
 
-__all__ = ["LADDER", "DecodeResult", "Decoder", "DecoderConfig", "FrameStatus", "Region", "Symbol"]
+__all__ = ["LADDER", "CostModel", "DecodeResult", "Decoder", "DecoderConfig", "FrameStatus", "Region", "Symbol"]

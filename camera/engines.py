@@ -1,4 +1,4 @@
-"""Symbol-reading engines behind one interface: zbar (one reused scanner, QR + Code128) and optional zxing-cpp."""
+"""Symbol-reading engines behind one interface: zbar (one reused scanner, QR + Code128) and zxing-cpp."""
 
 from __future__ import annotations
 
@@ -83,23 +83,40 @@ class ZbarEngine:
 
 
 class ZxingEngine:
-    """zxing-cpp (optional dependency), limited to the same two symbologies."""
+    """zxing-cpp, limited to the same two symbologies, reading bytes the way zbar does (binary-safe).
 
-    def __init__(self) -> None:
-        import zxingcpp  # imported here: zxing-cpp is optional and only this engine needs it
+    The code's raw bytes are decoded as UTF-8 with replacement, never through zxing's character-set
+    guessing or its human-readable decorations: a binary QR cannot raise and a payment code's digits
+    arrive exactly as printed. Trying inverted codes is left to the decoder's ladder.
+    """
+
+    def __init__(self, try_downscale: bool = True) -> None:
+        import zxingcpp  # imported here so that zbar-only installs (and experiments) work without it
 
         self._zxing: Any = zxingcpp
-        self._formats = (zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128)
+        self._formats = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128))
+        self._try_downscale = try_downscale
 
     def scan(self, gray: np.ndarray) -> list[RawSymbol]:
-        found = self._zxing.read_barcodes(gray, formats=self._formats)
+        found = self._zxing.read_barcodes(
+            gray,
+            formats=self._formats,
+            try_rotate=True,
+            try_downscale=self._try_downscale,
+            try_invert=False,
+            text_mode=self._zxing.TextMode.Plain,
+        )
         return [
-            RawSymbol(symbol.text, "QRCODE" if symbol.format == self._zxing.BarcodeFormat.QRCode else "CODE128")
+            RawSymbol(
+                bytes(symbol.bytes).decode("utf-8", errors="replace"),
+                "QRCODE" if symbol.format == self._zxing.BarcodeFormat.QRCode else "CODE128",
+            )
             for symbol in found
         ]
 
 
 def zxing_available() -> bool:
+    """zxing-cpp is a runtime dependency; False only in a trimmed install that left it out."""
     try:
         import zxingcpp  # noqa: F401
     except ImportError:

@@ -253,7 +253,9 @@ def close_up(scene: np.ndarray, screen: Screen, target: str, rng: random.Random)
     low, high = corners.min(axis=0), corners.max(axis=0)
     shift = np.array([rng.uniform(-low[0], frame_w - high[0]), rng.uniform(-low[1], frame_h - high[1])])
     edge = rng.choice(("top", "bottom") if target == "qr" else ("left", "right"))
-    gap = rng.uniform(0, module)
+    vertical = edge in ("top", "bottom")
+    room = (frame_h if vertical else frame_w) - (high[1] - low[1] if vertical else high[0] - low[0])
+    gap = rng.uniform(0, min(module, room))  # never so far that the opposite edge cuts the code itself
     if edge == "top":
         shift[1] = -low[1] + gap
     elif edge == "bottom":
