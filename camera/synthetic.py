@@ -71,11 +71,19 @@ def qr_modules(text: str, border: int = 4) -> np.ndarray:
 
 
 def _modules_to_pixels(modules: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Render modules (1 = dark) as a white-background grayscale image of exactly width x height."""
+    """Render modules (1 = dark) as a white-background grayscale image of exactly width x height.
+
+    Drawn at a whole number of pixels a module, then averaged down: a module narrower than a pixel
+    turns gray at its edges, as on a phone's screen, instead of being rounded to 1 or 2 pixels, which
+    would change a barcode's width ratios and make it unreadable at any distance.
+    """
     light = np.where(modules > 0, 0, 255).astype(np.uint8)
     if light.ndim == 1:
         light = light[np.newaxis, :]
-    return cv2.resize(light, (width, height), interpolation=cv2.INTER_NEAREST)
+    rows, cols = light.shape
+    repeat_x, repeat_y = max(1, -(-4 * width // cols)), max(1, -(-4 * height // rows))
+    fine = light.repeat(repeat_y, axis=0).repeat(repeat_x, axis=1)
+    return cv2.resize(fine, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def random_payment_code(rng: random.Random, wallet: Wallet | None = None) -> str:
@@ -109,9 +117,15 @@ class Screen:
     qr_box: tuple[float, float, float, float] | None
 
 
-def render_phone(rng: random.Random, code: str | None, qr_text: str | None, wallet: Wallet) -> np.ndarray:
-    """A phone (bezel + screen, BGR, portrait) showing a wallet's pay screen: Code128 on top, QR below."""
-    return render_screen(rng, code, qr_text, wallet).image
+def render_phone(
+    rng: random.Random, code: str | None, qr_text: str | None, wallet: Wallet, scale: int = 4
+) -> np.ndarray:
+    """A phone (bezel + screen, BGR, portrait) showing a wallet's pay screen: Code128 on top, QR below.
+
+    At the default 4 pixels a millimetre a barcode's bars are about one pixel wide: fine for a phone
+    seen from 25 cm or more, too coarse for one held close; raise `scale` for those.
+    """
+    return render_screen(rng, code, qr_text, wallet, scale).image
 
 
 def render_screen(rng: random.Random, code: str | None, qr_text: str | None, wallet: Wallet, scale: int = 4) -> Screen:
@@ -359,7 +373,7 @@ class Category:
     degrade: Callable[[np.ndarray, random.Random, np.random.Generator], np.ndarray] = field(
         default=lambda image, rng, nprng: image
     )
-    content: str = "payment"  # payment | url | empty | busy | distractor
+    content: str = "payment"  # payment | barcode (a payment code, no QR) | url | empty | busy | distractor
     jpeg_quality: tuple[int, int] = (75, 92)
     view: str = "phone"
     frame_size: tuple[int, int] = (FRAME_WIDTH, FRAME_HEIGHT)
@@ -441,6 +455,13 @@ CATEGORIES: tuple[Category, ...] = (
         ),
     ),
     Category("qr_and_barcode", _close),  # both codes large and readable: one code, one charge
+    # A wallet showing only its barcode, held 10-16 cm from the lens: its 0.3 mm bars span 1.8-3 pixels.
+    # Much farther, a 19-digit barcode drops well below 2 pixels a bar at 720p and no decoder reads it.
+    Category(
+        "barcode_only",
+        lambda r: Pose(r.uniform(100, 160), r.uniform(-8, 8), r.uniform(-8, 8), r.uniform(-10, 10)),
+        content="barcode",
+    ),
     Category("url_qr", _handheld, content="url"),  # read, reported as not a payment code, never charged
     Category("empty", _handheld, content="empty"),
     Category("busy", _handheld, content="busy"),
@@ -465,6 +486,13 @@ def generate(category: Category, seed: int) -> Sample:
     elif category.content == "payment":
         expected = random_payment_code(rng, wallet)
         place(scene, render_phone(rng, expected, expected, wallet), category.pose(rng), rng)
+    elif category.content == "barcode":
+        expected = random_payment_code(rng, wallet)
+        pose = category.pose(rng)
+        # Held this close the phone is taller than the frame: the customer aims its barcode (a fifth of
+        # the way down the screen) at the lens, so the phone's middle sits below the frame's.
+        offset = (rng.uniform(-150, 150), 0.3 * _FOCAL_PX * _PHONE_MM[1] / pose.distance_mm)
+        place(scene, render_phone(rng, expected, None, wallet, scale=12), pose, rng, offset_px=offset)
     elif category.content == "url":
         expected = f"https://shop.example.com/menu?table={rng.randint(1, 99)}"
         place(scene, render_phone(rng, None, expected, wallet), category.pose(rng), rng)

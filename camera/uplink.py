@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -11,12 +12,22 @@ from typing import Any
 
 import cv2
 import numpy as np
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.sync.client import ClientConnection, connect
 
 from camera.pipeline import FrameCapture, PipelineEvent
 from camera.sources import Frame, FrameSource
-from camera.wsclient import CLOSE_NORMAL, ConnectionClosed, HandshakeError, WebSocket
 
 Message = dict[str, Any]
+
+CLOSE_NORMAL = 1000
+CLOSE_ABNORMAL = 1006  # the connection dropped without a close frame (RFC 6455 section 7.1.5)
+_MAX_MESSAGE_BYTES = 1024 * 1024  # the gateway only sends small JSON status messages
+
+
+class HandshakeError(Exception):
+    """The server did not switch protocols: wrong URL, a proxy in the way, or not a websocket endpoint."""
+
 
 _JPEG_MAGIC, _PNG_MAGIC = b"\xff\xd8", b"\x89PNG"
 END_OF_STREAM = '{"type": "end"}'  # after our last frame: the gateway answers every frame, then closes
@@ -30,6 +41,7 @@ class UplinkSettings:
     # closes. This bounds the wait if it never does.
     drain_s: float = 20.0
     connect_timeout_s: float = 10.0
+    close_timeout_s: float = 2.0  # how long our close waits for the gateway's answer
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ class FrameUplink:
         self._capture = FrameCapture(source)
         self._stopped = threading.Event()
         self._closed = threading.Event()  # the reader saw the connection end
-        self._close: ConnectionClosed | None = None
+        self._close: tuple[int, str] | None = None  # the gateway's close code and reason
 
     def stop(self) -> None:
         self._stopped.set()
@@ -99,12 +111,24 @@ class FrameUplink:
         Raises HandshakeError or OSError when the gateway cannot be reached at all.
         """
         try:
-            socket = WebSocket.connect(
-                self._url, {"Authorization": f"Bearer {self._key}"}, timeout_s=self._settings.connect_timeout_s
-            )
-        except BaseException:
+            with self._connect() as socket:
+                return self._stream(socket)
+        except (InvalidHandshake, InvalidURI) as error:  # only the opening handshake raises these
+            raise HandshakeError(str(error)) from error
+        finally:
             self._capture.finish()  # closes the source, which was opened for us
-            raise
+
+    def _connect(self) -> Any:
+        return connect(
+            self._url,
+            additional_headers={"Authorization": f"Bearer {self._key}"},
+            open_timeout=self._settings.connect_timeout_s,
+            close_timeout=self._settings.close_timeout_s,
+            max_size=_MAX_MESSAGE_BYTES,
+            compression=None,  # JPEG does not deflate; compressing it would only cost CPU
+        )
+
+    def _stream(self, socket: ClientConnection) -> UplinkOutcome:
         reader = threading.Thread(target=self._read, args=(socket,), name="uplink reader", daemon=True)
         sent = 0
         try:
@@ -113,20 +137,19 @@ class FrameUplink:
                 reader.start()
                 sent = self._send_frames(socket, min(self._settings.max_fps, float(ready.get("max_fps", 1.0))))
                 if not self._closed.is_set() and not self._stopped.is_set():
-                    socket.send_text(END_OF_STREAM)
+                    socket.send(END_OF_STREAM)
                     self._wait_for_close()
-        except OSError:
+        except (ConnectionClosed, OSError):
             pass  # the connection broke while sending: the reader has recorded how
         finally:
             self._capture.finish()
             if not self._closed.is_set():  # stopped early, or the gateway never finished: close from our side
-                socket.close(CLOSE_NORMAL, "camera stopped")
-                self._closed.wait(timeout=2.0)
-            socket.shutdown()
+                with contextlib.suppress(OSError):
+                    socket.close(CLOSE_NORMAL, "camera stopped")
             if reader.is_alive():
-                reader.join(timeout=2.0)
+                reader.join(timeout=self._settings.close_timeout_s + 1.0)
         close = self._close
-        return UplinkOutcome(sent, self._capture.outcome, close.code if close else None, close.reason if close else "")
+        return UplinkOutcome(sent, self._capture.outcome, close[0] if close else None, close[1] if close else "")
 
     def _wait_for_close(self) -> None:
         """Until the gateway has answered everything and closed, `stop()` is called, or `drain_s` passed."""
@@ -134,12 +157,12 @@ class FrameUplink:
         while not self._closed.wait(timeout=0.1) and not self._stopped.is_set() and time.monotonic() < deadline:
             pass
 
-    def _ready(self, socket: WebSocket) -> Message | None:
+    def _ready(self, socket: ClientConnection) -> Message | None:
         """The gateway's first message (limits); None when it closed instead (a wrong key, too many streams)."""
         try:
-            ready = json.loads(socket.receive())
+            ready = json.loads(socket.recv())
         except ConnectionClosed as closed:
-            self._close = closed
+            self._close = _close_of(closed)
             self._closed.set()
             return None
         except ValueError:
@@ -149,7 +172,7 @@ class FrameUplink:
         self._on_message(ready)
         return ready
 
-    def _send_frames(self, socket: WebSocket, fps: float) -> int:
+    def _send_frames(self, socket: ClientConnection, fps: float) -> int:
         interval = 1.0 / fps
         next_due = time.monotonic()
         sent = 0
@@ -167,17 +190,17 @@ class FrameUplink:
             if data is None:
                 continue
             try:
-                socket.send_binary(data)
-            except OSError:
+                socket.send(data)
+            except (ConnectionClosed, OSError):
                 break  # the reader reports how the connection ended
             sent += 1
             next_due = max(next_due + interval, time.monotonic())
         return sent
 
-    def _read(self, socket: WebSocket) -> None:
+    def _read(self, socket: ClientConnection) -> None:
         try:
             while True:
-                raw = socket.receive()
+                raw = socket.recv()
                 try:
                     message = json.loads(raw)
                 except ValueError:
@@ -185,10 +208,17 @@ class FrameUplink:
                 if isinstance(message, dict):
                     self._on_message(message)
         except ConnectionClosed as closed:
-            self._close = closed
+            self._close = _close_of(closed)
         finally:
             self._closed.set()
             self._capture.stop()
+
+
+def _close_of(closed: ConnectionClosed) -> tuple[int, str]:
+    """The gateway's close code and reason; 1006 when the connection just went away."""
+    if closed.rcvd is None:
+        return CLOSE_ABNORMAL, ""
+    return closed.rcvd.code, closed.rcvd.reason
 
 
 __all__ = ["FrameUplink", "HandshakeError", "UplinkOutcome", "UplinkSettings", "frames_url", "jpeg_of"]

@@ -96,7 +96,7 @@ def test_synthetic_command_writes_labelled_category_folders(tmp_path: Path) -> N
     for category in CATEGORIES:
         image, label = tmp_path / category.name / "0000.jpg", tmp_path / category.name / "0000.txt"
         assert image.read_bytes()[:2] == b"\xff\xd8"
-        assert (label.read_text() != "") == (category.content in ("payment", "url"))
+        assert (label.read_text() != "") == (category.content in ("payment", "barcode", "url"))
 
 
 def test_status_line_shows_the_code_masked(capsys) -> None:

@@ -16,8 +16,8 @@ from camera.synthetic import CATEGORIES, code128_modules, generate, random_payme
 
 SEEDS = (0, 1, 2)
 ZBAR_ONLY = DecoderConfig(zxing_fallback=False)
-PAYMENT_CATEGORIES = [category for category in CATEGORIES if category.content == "payment"]
-EMPTY_CATEGORIES = [category for category in CATEGORIES if category.content not in ("payment", "url")]
+PAYMENT_CATEGORIES = [category for category in CATEGORIES if category.content in ("payment", "barcode")]
+EMPTY_CATEGORIES = [category for category in CATEGORIES if category.content in ("empty", "busy", "distractor")]
 CATEGORY = {category.name: category for category in CATEGORIES}
 
 

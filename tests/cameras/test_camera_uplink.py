@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import random
 import sys
 from pathlib import Path
 
+import cv2
+import pytest
 from websockets.exceptions import ConnectionClosed
 
+from camera.codes import Wallet
+from camera.synthetic import Pose, close_up, clutter_scene, place, render_phone, render_screen
 from gateway.domain.codes import mask_payment_code
-from tests.cameras.conftest import charges, empty_frames, frame_socket, open_session, phone_video
+from tests.cameras.conftest import charges, empty_frames, encode_jpeg, frame_socket, open_session, phone_video
 from tests.support.live import LiveGateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,11 +56,49 @@ async def camera_cli(live: LiveGateway, clip: Path, key: str | None = None) -> t
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_the_cli_streams_a_clip_and_the_gateway_charges_its_code_once(live: LiveGateway, tmp_path: Path) -> None:
+def close_up_video(code: str, frames: int, seed: int = 11) -> list[bytes]:
+    """The customer holds the phone right up to the lens: the QR fills most of the frame, its quiet zone cut."""
+    screen = render_screen(random.Random(seed), code, code, Wallet.WECHAT, scale=16)
+    clip = []
+    for index in range(frames):
+        rng = random.Random(f"{seed}:{index}")
+        scene = clutter_scene(rng)
+        close_up(scene, screen, "qr", rng)
+        clip.append(encode_jpeg(cv2.GaussianBlur(scene, (0, 0), 1.5)))
+    return clip
+
+
+def barcode_video(code: str, frames: int, seed: int = 12) -> list[bytes]:
+    """A wallet showing only its barcode, held about 16 cm from the lens and drifting a little."""
+    rng = random.Random(seed)
+    background = clutter_scene(rng)
+    phone = render_phone(rng, code, None, Wallet.WECHAT, scale=12)
+    clip = []
+    for index in range(frames):
+        scene = background.copy()
+        pose = Pose(
+            160 + 5 * math.sin(index / 4), 3 * math.sin(index / 5), 3 * math.cos(index / 6), 4 * math.sin(index)
+        )
+        place(scene, phone, pose, rng, offset_px=(4 * index, 10 * math.sin(index / 3)))
+        clip.append(encode_jpeg(cv2.GaussianBlur(scene, (0, 0), 0.7)))
+    return clip
+
+
+CLIPS = {
+    "phone": lambda code: list(phone_video(code, code, 14)),
+    "close_up": lambda code: close_up_video(code, 14),
+    "barcode_only": lambda code: barcode_video(code, 14),
+}
+
+
+@pytest.mark.parametrize("clip_kind", list(CLIPS))
+async def test_the_cli_streams_a_clip_and_the_gateway_charges_its_code_once(
+    live: LiveGateway, tmp_path: Path, clip_kind: str
+) -> None:
     code = await live.payment_code("wechat")
     opened = await open_session(live, 1250)
     assert opened.status_code == 201, opened.text
-    clip = write_clip(tmp_path / "clip", [*empty_frames(2), *phone_video(code, code, 14)])
+    clip = write_clip(tmp_path / "clip", [*empty_frames(2), *CLIPS[clip_kind](code)])
 
     status, out, err = await camera_cli(live, clip)
 
