@@ -1,4 +1,5 @@
 # Multi-stage build: wheels are built in a full image, the runtime is slim with libzbar0 and a non-root user.
+# The camera decoder's zxing-cpp comes as a manylinux wheel; its one system library is libstdc++6.
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir --upgrade pip build
@@ -10,7 +11,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libzbar0 \
+    && apt-get install -y --no-install-recommends libzbar0 libstdc++6 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --create-home --home-dir /app --uid 10001 gateway
 COPY --from=build /wheels /wheels
