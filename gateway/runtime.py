@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from adapters.protocol import ChannelAdapter
 from adapters.registry import create_simulators, simulator_adapters
@@ -47,7 +48,8 @@ class ConfigurationError(RuntimeError):
 class Runtime:
     settings: Settings
     db: Database
-    http: httpx.AsyncClient
+    channel_http: httpx.AsyncClient
+    webhook_http: httpx.AsyncClient
     simulators: dict[str, ChannelSimulator]
     adapters: dict[str, ChannelAdapter]
     merchants: MerchantService
@@ -72,14 +74,18 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         db = Database(settings.effective_database_url, settings.sqlite_synchronous)
         box = SecretBox(master_secret(settings))
-        http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.channel_timeout_s),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=128)
+        # Channel calls are on every payment's path: httpx's API over aiohttp's connection pool. With 32 calls in
+        # flight httpx's own pool (httpcore on anyio) cost 1.7 ms of CPU per call, this transport 0.3 ms.
+        channel_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.channel_timeout_s), transport=AiohttpTransport(limits=limits)
         )
+        # Webhooks keep httpx's own transport: its errors name what failed (a refused connection is ConnectError).
+        webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.channel_timeout_s), limits=limits)
         simulators = create_simulators(settings.var_dir) if settings.dev_mode and not settings.channel_base_urls else {}
         base_urls: dict[str, str] = {str(name): url for name, url in settings.channel_base_urls.items()}
         base_urls = base_urls or {name: f"{settings.base_url}/sim/{name}" for name in simulators}
-        adapters = simulator_adapters(settings.var_dir, base_urls, http, settings.channel_timeout_s)
+        adapters = simulator_adapters(settings.var_dir, base_urls, channel_http, settings.channel_timeout_s)
         worker = JobWorker(db, poll_interval_s=max(0.05, min(1.0, settings.time_scale)))
         payments = PaymentService(db, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
         worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
@@ -91,13 +97,14 @@ class Runtime:
         qr_payments = QrPaymentService(db, adapters, settings, payments, refunds, pay_pages, worker.wake)
         worker.register(QR_SWEEP_JOB, qr_payments.run_sweep)
         worker.register(QR_EXPIRY_JOB, qr_payments.run_expiry)
-        webhooks = WebhookService(db, box, http, settings)
+        webhooks = WebhookService(db, box, webhook_http, settings)
         worker.register(WEBHOOK_JOB, webhooks.run_job)
         events = TerminalEvents(db, settings.ws_queue_limit, settings.ws_ticket_ttl_s, settings.ws_heartbeat_s)
         return cls(
             settings=settings,
             db=db,
-            http=http,
+            channel_http=channel_http,
+            webhook_http=webhook_http,
             simulators=simulators,
             adapters=adapters,
             merchants=MerchantService(db, box),
@@ -150,7 +157,8 @@ class Runtime:
                 await task
         for simulator in self.simulators.values():
             await simulator.aclose()
-        await self.http.aclose()
+        await self.channel_http.aclose()
+        await self.webhook_http.aclose()
         await self.db.dispose()
 
 
