@@ -88,6 +88,10 @@ class DecoderConfig:
     # zbar's first pass reads every n-th scan line: ~25% faster per frame, and the ladder re-reads a
     # QR-like region on every line, so only small codes outside QR-like regions pay for it.
     first_pass_line_step: int = 2
+    # A region of more pixels than this is read downscaled to it: a code that large (a QR over 280 px
+    # square, a barcode over 600 px long) has modules of 8 px or more, and reading it at full resolution
+    # would cost several milliseconds.
+    first_pass_max_pixels: int = 80_000
     margin: float = 0.12  # grown around a region so the code's quiet zone is inside the crop
     # The ladder reads a large crop downscaled to this longest side: a payment QR (21-25 modules) keeps
     # 6+ pixels a module, blur shrinks with it, and each step costs a fraction of the full crop.
@@ -97,6 +101,7 @@ class DecoderConfig:
     # ordinary codes. Every third scan line is plenty for codes that large.
     whole_frame_scales: tuple[int, ...] = (4,)
     whole_frame_line_step: int = 3
+    whole_frame_first_share: float = 0.2  # regions covering more of the frame than this: whole frame first
     whole_frame_padding: int = 12  # white pixels added around it: the frame edge may cut the quiet zone
     # Per frame, in CPU time of the decoding thread (on an idle core that is wall time): each step runs only
     # if its predicted cost still fits. CPU time, so that a machine busy with other work (or a gateway
@@ -245,7 +250,8 @@ class Decoder:
 
     The cascade, within one time budget: (1) zbar on every candidate region, every other scan line;
     (2) zbar on the whole frame at 1/4 scale, for codes too large for the region search; (3) the
-    preprocessing ladder on the most QR-like unread region, zbar's steps then zxing-cpp's. It stops at
+    preprocessing ladder on the most QR-like unread region, zbar's steps then zxing-cpp's; (4) zxing-cpp on
+    the 1/4 whole frame. It stops at
     the first payment code. Before each scan it predicts the scan's cost and skips it when it would end
     past the budget.
     """
@@ -287,24 +293,41 @@ class Decoder:
     def _decode_gray(self, gray: np.ndarray, start: float, cpu_start: float) -> DecodeResult:
         run = _Run(self, cpu_start + self.config.budget_ms / 1000.0)
         search = search_regions(gray, self.config)
+        # Regions first, as they are cheap; unless they cover much of the frame (a close-up, a large barcode
+        # split into strips), when reading them costs more than the downscaled whole frame, which reads
+        # such codes best: then the whole frame goes first.
+        covered = sum(region.width * region.height for region in search.regions)
+        if covered > self.config.whole_frame_first_share * gray.size:
+            run.whole_frame(search, self.whole_frame_engine, self.config.whole_frame_scales)
         unread = []
+        # Every region is read even after a payment code: a second, different one makes the frame ambiguous.
         for region in search.regions:
             crop = region.crop(gray)
-            # The first pass is the hot path and bounded (a few small crops): it always runs.
-            symbols = run.scan(self.first_pass_engine, crop, always=True)
+            # The first pass is the hot path and bounded (at most max_regions crops, none larger than
+            # first_pass_max_pixels): it always runs.
+            limit = self.config.first_pass_max_pixels
+            small = crop if crop.size <= limit else self._fit(crop, int(max(crop.shape) * (limit / crop.size) ** 0.5))
+            symbols = run.scan(self.first_pass_engine, small, always=True)
             if not symbols and region.qr_like:
                 unread.append(crop)
-        if not run.has_payment_code():
+        if not run.has_payment_code() and not run.whole_frames:
             run.whole_frame(search, self.whole_frame_engine, self.config.whole_frame_scales)
         if not run.has_payment_code():
-            run.climb_ladder([self._fit(crop) for crop in unread[: self.config.ladder_regions]])
+            run.climb_ladder(
+                [self._fit(crop, self.config.ladder_max_side) for crop in unread[: self.config.ladder_regions]]
+            )
+        if not run.has_payment_code() and self.fallback is not None and run.whole_frames:
+            run.scan(self.fallback, run.whole_frames[0])
+            if run.has_payment_code():
+                run.detail = "read by zxing-cpp on the whole frame"
         return _result(run.found, _ms_since(start), run.detail)
 
-    def _fit(self, crop: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _fit(crop: np.ndarray, max_side: int) -> np.ndarray:
         longest = max(crop.shape)
-        if longest <= self.config.ladder_max_side:
+        if longest <= max_side:
             return crop
-        factor = self.config.ladder_max_side / longest
+        factor = max_side / longest
         size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
         return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
@@ -319,6 +342,7 @@ class _Run:
         self._decoder = decoder
         self._deadline = deadline
         self.found: list[RawSymbol] = []
+        self.whole_frames: list[np.ndarray] = []  # the padded downscaled frames zbar read, for zxing-cpp
         self.detail = ""
         self._payment = False
 
@@ -354,6 +378,7 @@ class _Run:
             elif search.scale > scale:
                 continue  # the frame itself is smaller than this scale asks for: the regions covered it
             padded = cv2.copyMakeBorder(image, padding, padding, padding, padding, cv2.BORDER_CONSTANT, value=255)
+            self.whole_frames.append(padded)
             if self.scan(engine, padded) is None:
                 return
             if self._payment:
