@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, or_, select, update
@@ -11,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.persistence.database import Tx
+from gateway.persistence.prebuilt import Prebuilt
 from gateway.persistence.tables import Job, table_of
 
 
@@ -38,26 +40,31 @@ _UPSERT_SET: dict[str, Any] = {
 }
 #: Built once per dialect: an upsert built per call was a good part of a payment's statement-building CPU.
 _SCHEDULE = {
-    name: insert(_job)
-    .values(_VALUES)
-    .on_conflict_do_update(index_elements=[_job.c.kind, _job.c.order_id], set_=_UPSERT_SET)
+    name: Prebuilt(
+        insert(_job)
+        .values(_VALUES)
+        .on_conflict_do_update(index_elements=[_job.c.kind, _job.c.order_id], set_=_UPSERT_SET)
+    )
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
-_FINISH = delete(_job).where(
-    _job.c.order_id == bindparam("order_id"), _job.c.kind.in_(bindparam("kinds", expanding=True))
-)
+
+
+@lru_cache(maxsize=8)
+def _finish(kinds: int) -> Prebuilt:
+    """One statement per number of kinds ended at once (one or two)."""
+    names: list[Any] = [bindparam(f"kind_{index}") for index in range(kinds)]
+    return Prebuilt(delete(_job).where(_job.c.order_id == bindparam("order_id"), _job.c.kind.in_(names)))
 
 
 def schedule(tx: Tx, kind: str, order_id: str, due_at: datetime, attempts: int = 0) -> None:
     """Create or move the order's job of this kind (one per order and kind), releasing any lease."""
-    tx.connection.execute(
-        _SCHEDULE[tx.dialect], {"kind": kind, "order_id": order_id, "due_at": due_at, "attempts": attempts}
-    )
+    _SCHEDULE[tx.dialect].rowcount(tx, {"kind": kind, "order_id": order_id, "due_at": due_at, "attempts": attempts})
 
 
 def finish(tx: Tx, kind: str, order_id: str, *more_kinds: str) -> None:
     """Drop the order's job of this kind (and of `more_kinds`): the work is done."""
-    tx.connection.execute(_FINISH, {"order_id": order_id, "kinds": [kind, *more_kinds]})
+    kinds = (kind, *more_kinds)
+    _finish(len(kinds)).rowcount(tx, {"order_id": order_id, **{f"kind_{i}": name for i, name in enumerate(kinds)}})
 
 
 _DUE = (

@@ -10,10 +10,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from gateway.domain.orders import OrderStatus
 from gateway.persistence.database import Tx
+from gateway.persistence.prebuilt import Prebuilt
 from gateway.persistence.tables import Order, OrderTransition, Terminal, UsedPaymentCode, table_of
 
 _orders = table_of(Order)
@@ -21,17 +22,19 @@ _transitions = table_of(OrderTransition)
 _used = table_of(UsedPaymentCode)
 _ORDER_COLUMNS = tuple(column.key for column in _orders.c)
 
-_INSERT_ORDER = insert(_orders)
-_INSERT_TRANSITION = insert(_transitions)
-_INSERT_USED_CODE = insert(_used)
-_LOAD = select(_orders).where(_orders.c.id == bindparam("order_id"))
+_INSERT_ORDER = Prebuilt(insert(_orders))
+_INSERT_TRANSITION = Prebuilt(insert(_transitions))
+_INSERT_USED_CODE = Prebuilt(insert(_used))
+_LOAD = Prebuilt(select(_orders).where(_orders.c.id == bindparam("order_id")))
 #: One round trip answers both duplicate checks of a new payment.
-_TAKEN = select(
-    select(_orders.c.id)
-    .where(_orders.c.merchant_id == bindparam("merchant_id"), _orders.c.out_trade_no == bindparam("out_trade_no"))
-    .scalar_subquery()
-    .label("order_id"),
-    select(_used.c.used_at).where(_used.c.code_hash == bindparam("code_hash")).scalar_subquery().label("used_at"),
+_TAKEN = Prebuilt(
+    select(
+        select(_orders.c.id)
+        .where(_orders.c.merchant_id == bindparam("merchant_id"), _orders.c.out_trade_no == bindparam("out_trade_no"))
+        .scalar_subquery()
+        .label("order_id"),
+        select(_used.c.used_at).where(_used.c.code_hash == bindparam("code_hash")).scalar_subquery().label("used_at"),
+    )
 )
 _FORGET_CODE = delete(_used).where(_used.c.code_hash == bindparam("code_hash"))
 _LOCK_TERMINAL = select(Terminal.id).where(Terminal.id == bindparam("terminal_id")).with_for_update()
@@ -42,20 +45,20 @@ _TAKEN_TODAY = select(func.coalesce(func.sum(_orders.c.amount_fen), 0)).where(
 )
 
 
-def order_from_row(row: Row[Any]) -> Order:
+def order_from_row(row: Any) -> Order:
     """A detached `Order` holding the row's values (what services and schemas read)."""
-    return Order(**row._mapping)
+    return Order(**row._asdict())
 
 
 def insert_order(tx: Tx, order: Order, path: list[dict[str, Any]]) -> None:
     """Write a new order and its audit rows (`path`: from_status, to_status, cause, actor, at, detail each)."""
     values = {key: value for key, value in vars(order).items() if key in _ORDER_COLUMNS}
-    tx.connection.execute(_INSERT_ORDER, values)
-    tx.connection.execute(_INSERT_TRANSITION, [{"order_id": order.id, **step} for step in path])
+    _INSERT_ORDER.rowcount(tx, values)
+    _INSERT_TRANSITION.many(tx, [{"order_id": order.id, **step} for step in path])
 
 
 def load_order(tx: Tx, order_id: str) -> Order | None:
-    row = tx.connection.execute(_LOAD, {"order_id": order_id}).first()
+    row = _LOAD.first(tx, {"order_id": order_id})
     return None if row is None else order_from_row(row)
 
 
@@ -64,14 +67,14 @@ def compare_and_set(
 ) -> Order | None:
     """Move the order from `expected` to `target` with `fields`; None when it is not in `expected` (any more)."""
     params = {**fields, "status": target, "updated_at": now, "b_order_id": order_id, "b_expected": expected}
-    row = tx.connection.execute(_compare_and_set(frozenset(fields)), params).first()
+    row = _compare_and_set(frozenset(fields)).first(tx, params)
     return None if row is None else order_from_row(row)
 
 
 @lru_cache(maxsize=64)
-def _compare_and_set(fields: frozenset[str]) -> Update:
+def _compare_and_set(fields: frozenset[str]) -> Prebuilt:
     """One prebuilt statement per set of changed columns (a handful exist), instead of one built per change."""
-    return (
+    return Prebuilt(
         update(_orders)
         .where(_orders.c.id == bindparam("b_order_id"), _orders.c.status == bindparam("b_expected"))
         .values({name: bindparam(name) for name in ("status", "updated_at", *sorted(fields))})
@@ -89,8 +92,8 @@ def add_transition(
     at: datetime,
     detail: dict[str, Any],
 ) -> None:
-    tx.connection.execute(
-        _INSERT_TRANSITION,
+    _INSERT_TRANSITION.rowcount(
+        tx,
         {
             "order_id": order_id,
             "from_status": from_status,
@@ -105,9 +108,7 @@ def add_transition(
 
 def taken_by(tx: Tx, merchant_id: str, out_trade_no: str, code_hash: str) -> tuple[str | None, datetime | None]:
     """The order already holding this merchant order number, and when this payment code was last charged."""
-    row = tx.connection.execute(
-        _TAKEN, {"merchant_id": merchant_id, "out_trade_no": out_trade_no, "code_hash": code_hash}
-    ).one()
+    row = _TAKEN.one(tx, {"merchant_id": merchant_id, "out_trade_no": out_trade_no, "code_hash": code_hash})
     return row.order_id, row.used_at
 
 
@@ -116,7 +117,7 @@ def forget_used_code(tx: Tx, code_hash: str) -> None:
 
 
 def record_used_code(tx: Tx, code_hash: str, order_id: str, used_at: datetime) -> None:
-    tx.connection.execute(_INSERT_USED_CODE, {"code_hash": code_hash, "order_id": order_id, "used_at": used_at})
+    _INSERT_USED_CODE.rowcount(tx, {"code_hash": code_hash, "order_id": order_id, "used_at": used_at})
 
 
 def lock_terminal(tx: Tx, terminal_id: str) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.persistence.database import Tx
+from gateway.persistence.prebuilt import Prebuilt
 from gateway.persistence.tables import Merchant, Operator, Terminal, TerminalNonce, table_of
 
 _terminals = table_of(Terminal)
@@ -25,19 +26,21 @@ _CONTEXT = select(
     _terminals.c.secret_encrypted,
     Merchant.require_operator,
 ).join(Merchant, Merchant.id == _terminals.c.merchant_id)
-_BY_KEY = _CONTEXT.where(_terminals.c.key_id == bindparam("key_id"), _terminals.c.disabled_at.is_(None))
+_BY_KEY = Prebuilt(_CONTEXT.where(_terminals.c.key_id == bindparam("key_id"), _terminals.c.disabled_at.is_(None)))
 _BY_ID = _CONTEXT.where(_terminals.c.id == bindparam("terminal_id"))
 _SPEND_NONCE = {
-    name: insert(_nonces)
-    .values(key_id=bindparam("key_id"), nonce=bindparam("nonce"), seen_at=bindparam("seen_at"))
-    .on_conflict_do_nothing(index_elements=[_nonces.c.key_id, _nonces.c.nonce])
+    name: Prebuilt(
+        insert(_nonces)
+        .values(key_id=bindparam("key_id"), nonce=bindparam("nonce"), seen_at=bindparam("seen_at"))
+        .on_conflict_do_nothing(index_elements=[_nonces.c.key_id, _nonces.c.nonce])
+    )
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
 
 def live_terminal_by_key(tx: Tx, key_id: str) -> Row[Any] | None:
     """The enabled terminal signing with `key_id`: its ids, limits, operator, sealed secret and merchant's rules."""
-    return tx.connection.execute(_BY_KEY, {"key_id": key_id}).first()
+    return _BY_KEY.first(tx, {"key_id": key_id})
 
 
 def terminal_context_row(tx: Tx, terminal_id: str) -> Row[Any]:
@@ -48,7 +51,7 @@ def terminal_context_row(tx: Tx, terminal_id: str) -> Row[Any]:
 def spend_nonce(tx: Tx, key_id: str, nonce: str, seen_at: datetime) -> bool:
     """Record the nonce; False if this key used it already."""
     params = {"key_id": key_id, "nonce": nonce, "seen_at": seen_at}
-    return tx.connection.execute(_SPEND_NONCE[tx.dialect], params).rowcount == 1
+    return _SPEND_NONCE[tx.dialect].rowcount(tx, params) == 1
 
 
 def forget_nonces_before(tx: Tx, cutoff: datetime) -> int:
