@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from gateway.config import Settings
 from gateway.domain.codes import classify_payment_code, mask_payment_code
@@ -267,22 +268,15 @@ class CameraService:
 
 
 def _move(
-    tx: Tx,
-    session_id: str,
-    expected: ScanSessionStatus,
-    target: ScanSessionStatus,
-    now: datetime,
-    *,
-    terminal_id: str | None = None,
-    unexpired_at: datetime | None = None,
-    **fields: object,
+    tx: Tx, session_id: str, expected: ScanSessionStatus, target: ScanSessionStatus, now: datetime, **changes: Any
 ) -> bool:
-    """A status change through the table, applied only if the session is still in `expected`; True if it changed."""
+    """A status change through the table, applied only if the session is still in `expected`; True if it changed.
+
+    `changes` are the repository's extra conditions (`terminal_id`, `unexpired_at`) and the columns to set.
+    """
     if not SCAN_SESSION_MACHINE.check(expected, target):
         return False
-    return scan_sessions.compare_and_set(
-        tx, session_id, expected, target, now, terminal_id=terminal_id, unexpired_at=unexpired_at, **fields
-    )
+    return scan_sessions.compare_and_set(tx, session_id, expected, target, now, **changes)
 
 
 def _view(tx: Tx, terminal_id: str, session_id: str) -> ScanSessionView:
