@@ -24,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -132,7 +132,10 @@ class Database:
         while True:
             try:
                 return self._run_sqlite(work, args, kwargs, False)
-            except OperationalError as exc:  # the whole unit rolled back: running it again is safe
+            except (
+                OperationalError,
+                sqlite3.OperationalError,
+            ) as exc:  # the unit rolled back: running it again is safe
                 if not _is_locked(exc) or loop.time() + delay > give_up_at:
                     raise
             await asyncio.sleep(delay)
@@ -273,9 +276,15 @@ def _tune_sqlite(synchronous: SqliteSynchronous, on_loop: bool) -> Callable[[Any
 
 
 def _begin_immediate(connection: Connection) -> None:
-    """Take the write lock when the unit begins: no unit can then fail half-way on a lock (nor deadlock on one)."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take the write lock when the unit begins: no unit can then fail half-way on a lock (nor deadlock on one).
+
+    Straight on the driver: through `exec_driver_sql` it cost as much as one of the unit's statements.
+    """
+    driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+    driver.execute("BEGIN IMMEDIATE")
 
 
-def _is_locked(error: OperationalError) -> bool:
-    return isinstance(error.orig, sqlite3.OperationalError) and "locked" in str(error.orig)
+def _is_locked(error: Exception) -> bool:
+    """SQLite's "database is locked", raw (from BEGIN) or wrapped by SQLAlchemy (from a statement)."""
+    cause = error.orig if isinstance(error, OperationalError) else error
+    return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)
