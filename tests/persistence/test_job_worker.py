@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from gateway.runtime import Runtime
 from gateway.persistence import jobs
 from gateway.persistence.jobs import ClaimedJob
+from gateway.runtime import Runtime
 from gateway.services.jobs import LEASE, JobWorker
 from tests.support.factories import insert_order, make_merchant
 from tests.support.simcontrol import eventually
