@@ -99,7 +99,9 @@ class Runtime:
         worker.register(QR_EXPIRY_JOB, qr_payments.run_expiry)
         webhooks = WebhookService(db, box, webhook_http, settings)
         worker.register(WEBHOOK_JOB, webhooks.run_job)
-        events = TerminalEvents(db, settings.ws_queue_limit, settings.ws_ticket_ttl_s, settings.ws_heartbeat_s)
+        events = TerminalEvents(
+            db, settings.ws_queue_limit, settings.ws_ticket_ttl_s, settings.ws_heartbeat_s, settings.ws_max_lifetime_s
+        )
         return cls(
             settings=settings,
             db=db,

@@ -24,7 +24,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "adapters.protocol",
         "camera",  # frames streamed to the gateway are decoded in-process (camera never imports gateway)
     ),
-    "gateway.api": ("gateway.api", "gateway.services", "gateway.domain", "gateway.config", "gateway.observability"),
+    # observability (request ids, metrics, log format) is shared with the CLI that configures logging
+    "gateway.api": ("gateway.api", "gateway.services", "gateway.domain", "gateway.observability"),
     "adapters.protocol": (),
     "adapters.simcore": ("adapters.simcore", "adapters.protocol"),
     "adapters.wechat": ("adapters.wechat", "adapters.protocol", "adapters.simcore"),

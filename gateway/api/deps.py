@@ -8,7 +8,6 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
-from gateway.config import Settings
 from gateway.domain.errors import InvalidInput, Unauthenticated
 from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
@@ -44,7 +43,6 @@ def _runtime_part(name: str) -> Any:
     return Depends(part)
 
 
-SettingsDep = Annotated[Settings, _runtime_part("settings")]
 MerchantsDep = Annotated[MerchantService, _runtime_part("merchants")]
 TerminalsDep = Annotated[TerminalService, _runtime_part("terminals")]
 OrdersDep = Annotated[OrderQueries, _runtime_part("orders")]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from gateway.api.delivery_schemas import TerminalEventOut, TerminalEventPageOut, TicketOut
-from gateway.api.deps import EventsDep, SettingsDep, TerminalDep, only_query_params
+from gateway.api.deps import EventsDep, TerminalDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import Forbidden
 from gateway.services.terminal_socket import REPLAY_PAGE, ClientGone, serve_terminal_socket
@@ -58,10 +58,10 @@ async def poll_events(
 
 
 @router.websocket("/v1/terminals/{terminal_id}/events")
-async def events_socket(websocket: WebSocket, terminal_id: str, events: EventsDep, settings: SettingsDep) -> None:
+async def events_socket(websocket: WebSocket, terminal_id: str, events: EventsDep) -> None:
     await websocket.accept()
     ticket = websocket.query_params.get("ticket", "")
-    await serve_terminal_socket(_StarlettePeer(websocket), terminal_id, ticket, events, settings.ws_max_lifetime_s)
+    await serve_terminal_socket(_StarlettePeer(websocket), terminal_id, ticket, events, events.max_lifetime_s)
 
 
 class _StarlettePeer:

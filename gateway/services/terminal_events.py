@@ -103,7 +103,10 @@ class TicketStore:
 class TerminalEvents:
     """On PostgreSQL the hub is fed by LISTEN/NOTIFY (every instance's commits); on SQLite by local commits."""
 
-    def __init__(self, db: Database, queue_limit: int, ticket_ttl_s: float, heartbeat_s: float) -> None:
+    def __init__(
+        self, db: Database, queue_limit: int, ticket_ttl_s: float, heartbeat_s: float, max_lifetime_s: float
+    ) -> None:
+        self.max_lifetime_s = max_lifetime_s  # a websocket is closed (1001) after this long
         self.hub = EventHub(queue_limit, heartbeat_s)
         self.log = EventLog(db)
         self.tickets = TicketStore(db, ticket_ttl_s)
