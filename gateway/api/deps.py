@@ -12,7 +12,6 @@ from gateway.domain.errors import InvalidInput, Unauthenticated
 from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.health import Readiness
-from gateway.services.idempotency import IdempotencyStore
 from gateway.services.merchants import MerchantService
 from gateway.services.orders import OrderQueries
 from gateway.services.payments import PaymentService
@@ -43,17 +42,19 @@ def _runtime_part(name: str) -> Any:
     return Depends(part)
 
 
+# Who is calling.
 MerchantsDep = Annotated[MerchantService, _runtime_part("merchants")]
 TerminalsDep = Annotated[TerminalService, _runtime_part("terminals")]
-OrdersDep = Annotated[OrderQueries, _runtime_part("orders")]
+# Taking payments, B-scan-C and C-scan-B.
+AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 PaymentsDep = Annotated[PaymentService, _runtime_part("payments")]
 QrPaymentsDep = Annotated[QrPaymentService, _runtime_part("qr_payments")]
 QrImagesDep = Annotated[QrImageCache, _runtime_part("qr_images")]
-IdempotencyDep = Annotated[IdempotencyStore, _runtime_part("idempotency")]
 CamerasDep = Annotated[CameraService, _runtime_part("cameras")]
+# Looking things up and hearing of them.
+OrdersDep = Annotated[OrderQueries, _runtime_part("orders")]
 EventsDep = Annotated[TerminalEvents, _runtime_part("events")]
 WebhooksDep = Annotated[WebhookService, _runtime_part("webhooks")]
-AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 ReadinessDep = Annotated[Readiness, _runtime_part("readiness")]
 
 

@@ -71,21 +71,10 @@ def answer_in(tx: Tx, request: RequestKey, response: StoredResponse) -> None:
 
 
 class IdempotencyStore:
-    """The same rules as a transaction of their own, for requests that claim, answer and release apart."""
+    """Housekeeping of the stored answers (claims and answers happen inside each request's own unit of work)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    async def begin(self, terminal_id: str, key: str, fingerprint: str) -> StoredResponse | None:
-        """Claim the key; returns the stored response of an earlier identical request instead, if any."""
-        return await self._db.transaction(claim_in, RequestKey(terminal_id, key, fingerprint), datetime.now(UTC))
-
-    async def finish(self, terminal_id: str, key: str, response: StoredResponse) -> None:
-        await self._db.transaction(idempotency.answer, terminal_id, key, response.status, response.body)
-
-    async def release(self, terminal_id: str, key: str) -> None:
-        """Forget a key whose request changed nothing, so a corrected retry is processed afresh."""
-        await self._db.transaction(idempotency.release, terminal_id, key)
 
     async def forget_older_than(self, age: timedelta) -> None:
         await self._db.transaction(idempotency.forget_before, datetime.now(UTC) - age)
