@@ -20,20 +20,21 @@ class CodeRule:
 
 #: Tested in this order; the first match wins.
 CODE_RULES: tuple[CodeRule, ...] = (
-    CodeRule("WeChat Pay", re.compile(r"1[0-5]\d{16}"), Channel.WECHAT),
-    CodeRule("Alipay", re.compile(r"(2[5-9]|30)\d{14,22}"), Channel.ALIPAY),
-    CodeRule("UnionPay", re.compile(r"62\d{17}"), Channel.UNIONPAY),
-    CodeRule("e-CNY", re.compile(r"01\d{17}"), None),
+    CodeRule("WeChat Pay", re.compile(r"1[0-5]\d{16}", re.ASCII), Channel.WECHAT),
+    CodeRule("Alipay", re.compile(r"(2[5-9]|30)\d{14,22}", re.ASCII), Channel.ALIPAY),
+    CodeRule("UnionPay", re.compile(r"62\d{17}", re.ASCII), Channel.UNIONPAY),
+    CodeRule("e-CNY", re.compile(r"01\d{17}", re.ASCII), None),
 )
 
-_PAYMENT_CODE_SHAPE = re.compile(r"\d{16,24}")
+#: ASCII digits only: `\d` alone also takes Arabic-Indic or fullwidth digits, which no wallet issues.
+_PAYMENT_CODE_SHAPE = re.compile(r"\d{16,24}", re.ASCII)
 
 
 def classify_payment_code(raw: str) -> Channel:
     """The channel to charge for a payment code; raises before any channel could be called."""
     code = raw.strip()
     if not _PAYMENT_CODE_SHAPE.fullmatch(code):
-        raise MalformedPaymentCode("a payment code is 16 to 24 digits")
+        raise MalformedPaymentCode("a payment code is 16 to 24 ASCII digits")
     for rule in CODE_RULES:
         if rule.pattern.fullmatch(code):
             if rule.channel is None:

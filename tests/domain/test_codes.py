@@ -52,6 +52,20 @@ def test_malformed_codes(code: str) -> None:
         classify_payment_code(code)
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "13" + "\u0664" * 16,  # Arabic-Indic digits: str.isdigit() says yes, no wallet issues them
+        "\uff11\uff13" + "\uff10" * 16,  # fullwidth digits
+        "1345678901234567\u0660\u0660",  # a real prefix with two non-ASCII digits at the end
+    ],
+)
+def test_codes_are_ascii_digits_only(code: str) -> None:
+    assert code[2:].isdigit()
+    with pytest.raises(MalformedPaymentCode):
+        classify_payment_code(code)
+
+
 def test_mask_keeps_only_the_ends() -> None:
     assert mask_payment_code("134567890123456789") == "1345**********6789"
     assert mask_payment_code("1234") == "****"

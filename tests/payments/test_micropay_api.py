@@ -133,6 +133,8 @@ BAD_BODIES = [
     ({"out_trade_no": "no-dashes"}, "validation_error"),
     ({"auth_code": "12345"}, "malformed_payment_code"),
     ({"auth_code": "https://example.com/x"}, "malformed_payment_code"),
+    ({"auth_code": "13" + "\u0664" * 16}, "malformed_payment_code"),  # Arabic-Indic digits
+    ({"auth_code": "\uff11\uff13" + "\uff10" * 16}, "malformed_payment_code"),  # fullwidth digits
     ({"auth_code": "0112345678901234567"}, "unsupported_payment_code"),  # e-CNY
     ({"auth_code": "9912345678901234567"}, "unsupported_payment_code"),
     ({"tip_fen": 5}, "validation_error"),  # unknown field
