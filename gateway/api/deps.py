@@ -86,12 +86,28 @@ def only_query_params(*allowed: str) -> Any:
 async def current_terminal(
     request: Request,
     terminals: TerminalsDep,
-    x_terminal_key: Annotated[str, Header(description="The terminal's key id, `tk_...`.")],
-    x_timestamp: Annotated[str, Header(description="Unix seconds; within 300 s of the gateway's clock.")],
-    x_nonce: Annotated[str, Header(description="16-64 random letters, digits, '-' or '_'; never reused.")],
-    x_signature: Annotated[str, Header(description="Hex HMAC-SHA256 of the canonical request (see README).")],
+    x_terminal_key: Annotated[str | None, Header(description="The terminal's key id, `tk_...`.")] = None,
+    x_timestamp: Annotated[str | None, Header(description="Unix seconds; within 300 s of the gateway's clock.")] = None,
+    x_nonce: Annotated[
+        str | None, Header(description="16-64 random letters, digits, '-' or '_'; never reused.")
+    ] = None,
+    x_signature: Annotated[
+        str | None, Header(description="Hex HMAC-SHA256 of the canonical request (see README).")
+    ] = None,
 ) -> TerminalContext:
-    """The terminal whose signature this request carries."""
+    """The terminal whose signature this request carries; a request without the signature headers is a 401."""
+    sent = {
+        "X-Terminal-Key": x_terminal_key,
+        "X-Timestamp": x_timestamp,
+        "X-Nonce": x_nonce,
+        "X-Signature": x_signature,
+    }
+    missing = [name for name, value in sent.items() if value is None]
+    if missing:
+        raise Unauthenticated(
+            f"signed terminal requests carry {', '.join(sent)}; missing: {', '.join(missing)}", code="missing_signature"
+        )
+    assert x_terminal_key is not None and x_timestamp is not None and x_nonce is not None and x_signature is not None
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     signed = SignedRequest(
         x_terminal_key, x_timestamp, x_nonce, x_signature, request.method, path, await request.body()

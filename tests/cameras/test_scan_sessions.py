@@ -88,7 +88,7 @@ async def test_bad_session_requests_are_refused_and_write_nothing(live: LiveGate
     missing = await live.terminal.request("GET", session_path("scn_nope"))
     assert missing.status_code == 404 and missing.json()["code"] == "scan_session_not_found"
     unsigned = await live.http.post(f"{live.url}/v1/payments/scan-sessions", json={"amount_fen": 100})
-    assert unsigned.status_code == 422 and unsigned.json()["code"] == "validation_error"  # no signature headers
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == "missing_signature"  # issue 13
 
     merchants = live.runtime.merchants
     bare = await merchants.create_terminal(live.credentials["merchant_id"], live.credentials["store_id"], "No camera")

@@ -184,8 +184,11 @@ async def test_signature_refusals(live: LiveGateway) -> None:
         assert response.json()["code"] == expected
     tampered = await _raw_post(live, _signed(live, body), body.replace(b"100", b"999"))
     assert tampered.json()["code"] == "invalid_signature"
-    missing = await _raw_post(live, {}, body)
-    assert missing.status_code == 422 and missing.json()["code"] == "validation_error"
+    missing = await _raw_post(live, {}, body)  # issue 13: an unsigned request is an auth failure, not bad input
+    assert missing.status_code == 401 and missing.json()["code"] == "missing_signature"
+    no_nonce = {name: value for name, value in _signed(live, body).items() if name != "X-Nonce"}
+    partly = await _raw_post(live, no_nonce, body)
+    assert partly.status_code == 401 and "X-Nonce" in partly.json()["detail"]
     assert channel_calls(live) == 0
 
 
