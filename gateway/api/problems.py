@@ -94,8 +94,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def document_problems(spec: dict[str, Any]) -> dict[str, Any]:
     """Error responses are served as application/problem+json: say so in the spec instead of application/json."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
     for path in spec.get("paths", {}).values():
         for operation in path.values():
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                responses = operation.setdefault("responses", {})
+                responses.setdefault("400", {"description": "The body is not JSON (`malformed_json`)", "content": {}})
+                responses["400"]["content"].setdefault("application/json", problem)
+                unsupported = {"description": "The body was not sent as JSON (`unsupported_media_type`)"}
+                responses.setdefault("415", {**unsupported, "content": {"application/json": problem}})
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if status[0] in "45" and "application/json" in content:
@@ -116,6 +123,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            return unreadable
         errors = [
             {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type", "")}
             for error in exc.errors()
@@ -132,3 +142,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(500, "internal_error", "the gateway failed; the request id identifies the log line")
+
+
+def _unreadable_body(exc: RequestValidationError) -> JSONResponse | None:
+    """A body that is not JSON (400) or not sent as JSON (415), instead of a validation error about `body`."""
+    for error in exc.errors():
+        location = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            reason = error.get("ctx", {}).get("error", "not JSON")
+            where = f" at character {location[-1]}" if len(location) > 1 and isinstance(location[-1], int) else ""
+            detail = f"the body is not valid JSON: {reason}{where}"
+            return problem_response(400, "malformed_json", detail, "Malformed JSON")
+        if location == ("body",) and isinstance(error.get("input"), bytes):  # FastAPI read it, but not as JSON
+            detail = "send the body as JSON, with Content-Type: application/json"
+            return problem_response(415, "unsupported_media_type", detail, "Unsupported media type")
+    return None
