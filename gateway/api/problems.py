@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -134,9 +135,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(422, "validation_error", detail, "Invalid request", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-        return problem_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # the router names only the first route of the path: name them all
+            allowed = ", ".join(_allowed_methods(request))
+            headers = {**(headers or {}), "Allow": allowed}
+            return problem_response(
+                405, code, f"{request.method} is not allowed here; allowed: {allowed}", headers=headers
+            )
+        return problem_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -157,3 +165,15 @@ def _unreadable_body(exc: RequestValidationError) -> JSONResponse | None:
             detail = "send the body as JSON, with Content-Type: application/json"
             return problem_response(415, "unsupported_media_type", detail, "Unsupported media type")
     return None
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the spec gives this path (the routers are nested, the spec is flat and complete)."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(request.app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"), sorted(m.upper() for m in ops))
+            for path, ops in request.app.openapi().get("paths", {}).items()
+        ]
+        request.app.state.allowed_methods = table
+    return sorted({method for pattern, methods in table if pattern.match(request.url.path) for method in methods})

@@ -35,3 +35,10 @@ async def test_json_operations_document_both(client: httpx.AsyncClient) -> None:
     webhook = spec["paths"]["/v1/webhook"]["put"]["responses"]
     assert {"400", "415"} <= set(webhook)
     assert "application/problem+json" in webhook["415"]["content"]
+
+
+async def test_a_wrong_method_lists_every_allowed_one(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/webhook")  # the path has GET, PUT and DELETE routes
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PUT"
+    assert response.json()["code"] == "method_not_allowed" and "DELETE, GET, PUT" in response.json()["detail"]
