@@ -108,11 +108,25 @@ async def current_terminal(
             f"signed terminal requests carry {', '.join(sent)}; missing: {', '.join(missing)}", code="missing_signature"
         )
     assert x_terminal_key is not None and x_timestamp is not None and x_nonce is not None and x_signature is not None
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    path = signed_path(request)
     signed = SignedRequest(
         x_terminal_key, x_timestamp, x_nonce, x_signature, request.method, path, await request.body()
     )
     return await terminals.authenticate(signed)
+
+
+def signed_path(request: Request) -> str:
+    """The path the terminal signed: exactly as sent, percent-encoding and query included, as it was routed.
+
+    The decoded path would let `/v1/payments/ord_X%0A` verify as `/v1/payments/ord_X`; a path whose decoded
+    form holds a control character is refused outright.
+    """
+    routed: str = request.scope["path"]  # decoded; request.url would drop TAB, CR and LF (urlsplit does)
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in routed):
+        raise Unauthenticated("the request path holds a control character", code="invalid_path")
+    raw: bytes = request.scope.get("raw_path") or routed.encode()
+    query: bytes = request.scope.get("query_string", b"")
+    return raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
 
 
 TerminalDep = Annotated[TerminalContext, Depends(current_terminal)]

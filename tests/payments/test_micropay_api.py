@@ -282,3 +282,19 @@ async def test_a_terminal_sees_only_its_own_payments(live: LiveGateway) -> None:
     other_client = TerminalClient(live.url, other.key_id, other.secret, live.http)
     assert (await other_client.get_payment(paid.json()["order_id"])).status_code == 404
     assert (await live.terminal.get_payment(paid.json()["order_id"])).status_code == 200
+
+
+async def test_the_signature_covers_the_path_as_sent(live: LiveGateway) -> None:
+    """Issue 13: a signature over /v1/payments/X must not open /v1/payments/X%0A (the decoded path differs)."""
+    order_path = "/v1/payments/ord_nothing"
+    for sent in (order_path + "%0A", order_path + "%09", order_path + "%0D"):
+        headers = signed_headers(
+            live.credentials["terminal_key_id"], live.credentials["terminal_secret"], "GET", order_path, b""
+        )
+        response = await live.http.get(f"{live.url}{sent}", headers=headers)
+        assert response.status_code == 401, (sent, response.text)
+        assert response.json()["code"] in ("invalid_signature", "invalid_path"), sent
+    control = await live.terminal.request("GET", order_path + "%0A")  # signed as sent, but a control character
+    assert control.status_code == 401 and control.json()["code"] == "invalid_path"
+    fine = await live.terminal.request("GET", order_path)
+    assert fine.status_code == 404 and fine.json()["code"] == "payment_not_found"
