@@ -31,23 +31,30 @@ def check_idempotency_key(key: str | None) -> None:
 
 @dataclass(frozen=True)
 class RequestKey:
-    """A terminal's idempotency key and the fingerprint of the body sent with it."""
+    """A terminal's idempotency key and the fingerprint of the body sent with it.
+
+    `from_header` is false when the terminal sent no Idempotency-Key and the merchant order number stands in.
+    """
 
     terminal_id: str
     key: str
     fingerprint: str
+    from_header: bool = True
 
     @classmethod
     def of(cls, terminal_id: str, idempotency_key: str | None, natural_key: str, body: dict[str, Any]) -> RequestKey:
         """The request's key: its Idempotency-Key header (checked), else its natural key (the merchant order number)."""
         check_idempotency_key(idempotency_key)
-        return cls(terminal_id, idempotency_key or natural_key, request_fingerprint(body))
+        if idempotency_key is None:
+            return cls(terminal_id, natural_key, request_fingerprint(body), from_header=False)
+        return cls(terminal_id, idempotency_key, request_fingerprint(body))
 
 
 def claim_in(tx: Tx, request: RequestKey, now: datetime) -> StoredResponse | None:
     """Claim the key in the caller's transaction; returns the stored response of an earlier identical request instead.
 
-    Raises when the key was used with another body (422) or its first request is still running (409). When the
+    Raises when the key was used with another body (422 `idempotency_key_reused`; without an Idempotency-Key the
+    out_trade_no was, which is 409 `duplicate_out_trade_no`) or its first request is still running (409). When the
     caller's transaction rolls back, so does the claim: a refused request leaves the key free for a corrected retry.
     """
     if idempotency.claim(tx, request.terminal_id, request.key, request.fingerprint, now):
@@ -55,11 +62,14 @@ def claim_in(tx: Tx, request: RequestKey, now: datetime) -> StoredResponse | Non
     found = idempotency.find(tx, request.terminal_id, request.key)
     assert found is not None  # a claim loses only to a committed row, which this transaction now sees
     request_hash, status, body = found
-    if request_hash != request.fingerprint:
-        raise InvalidInput(
-            "this Idempotency-Key (or out_trade_no) was used with a different request body",
-            code="idempotency_key_reused",
+    if request_hash != request.fingerprint and not request.from_header:
+        raise Conflict(
+            "this out_trade_no was used for another payment: send a new out_trade_no, or the same body to get "
+            "that payment's answer",
+            code="duplicate_out_trade_no",
         )
+    if request_hash != request.fingerprint:
+        raise InvalidInput("this Idempotency-Key was used with a different request body", code="idempotency_key_reused")
     if status is None or body is None:
         raise Conflict("the first request with this key is still being processed", code="request_in_flight")
     return StoredResponse(status, body)

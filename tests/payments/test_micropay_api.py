@@ -108,6 +108,16 @@ async def test_out_trade_no_retry_without_key_replays_and_reuse_is_refused(live:
     assert charges(live, "wechat") == 1
 
 
+async def test_out_trade_no_reused_without_key_for_another_payment_is_a_duplicate(live: LiveGateway) -> None:
+    number = out_trade_no()
+    first = await live.terminal.micropay(700, number, await live.payment_code("wechat"))
+    assert first.status_code == 200
+    other = await live.terminal.micropay(700, number, await live.payment_code("wechat"))
+    assert other.status_code == 409 and other.json()["code"] == "duplicate_out_trade_no"
+    assert "out_trade_no" in other.json()["detail"]
+    assert charges(live, "wechat") == 1
+
+
 async def test_a_paying_answer_is_replayed_as_the_news(live: LiveGateway) -> None:
     live.runtime.settings.micropay_wait_s = 0
     code = await live.payment_code("wechat", Fault.PASSWORD_THEN_SUCCESS)
