@@ -81,7 +81,12 @@ class Runtime:
             timeout=httpx.Timeout(settings.channel_timeout_s), transport=AiohttpTransport(limits=limits)
         )
         # Webhooks keep httpx's own transport: its errors name what failed (a refused connection is ConnectError).
-        webhook_http = httpx.AsyncClient(timeout=httpx.Timeout(settings.channel_timeout_s), limits=limits)
+        # Each POST goes to the checked address, so the pool is keyed by address: none is kept alive, or a connection
+        # verified for one merchant's host name would carry another's request for a host on the same address.
+        webhook_http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.channel_timeout_s),
+            limits=httpx.Limits(max_connections=limits.max_connections, max_keepalive_connections=0),
+        )
         simulators = create_simulators(settings.var_dir) if settings.dev_mode and not settings.channel_base_urls else {}
         base_urls: dict[str, str] = {str(name): url for name, url in settings.channel_base_urls.items()}
         base_urls = base_urls or {name: f"{settings.base_url}/sim/{name}" for name in simulators}

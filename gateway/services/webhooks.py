@@ -1,8 +1,9 @@
-"""Merchant webhooks: notify URL registration (SSRF-checked), signed POSTs of outbox events, retries on a ladder."""
+"""Merchant webhooks: notify URLs SSRF-checked and pinned to the checked address, signed POSTs, retries on a ladder."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -11,6 +12,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -29,6 +31,8 @@ from gateway.persistence.tables import OutboxEvent, WebhookAttempt, WebhookDeliv
 from gateway.services.credentials import SecretBox
 
 log = logging.getLogger(__name__)
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 WEBHOOK_JOB = "webhook"
 SIGNATURE_HEADER = "X-Gateway-Signature"
@@ -56,8 +60,27 @@ def verify_webhook_signature(secret: str, header: str, body: bytes, now: float |
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-async def check_webhook_url(url: str, allow_private: bool) -> None:
-    """http(s) with a host; outside dev mode every address the host resolves to must be public (no SSRF)."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""A host name and port -> the addresses it resolves to, most preferred first."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The system's getaddrinfo, without blocking the event loop."""
+    resolved = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(sockaddr[0]) for *_, sockaddr in resolved]
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A notify URL that keeps the syntax rules, with the host (ASCII, as looked up and as TLS names it) and port."""
+
+    url: httpx.URL
+    host: str
+    port: int
+
+
+def parse_webhook_url(url: str) -> WebhookTarget:
+    """http(s) with a host and a valid port, no credentials, at most MAX_URL_LENGTH characters."""
     parts = urlsplit(url)
     if len(url) > MAX_URL_LENGTH or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
@@ -68,22 +91,61 @@ async def check_webhook_url(url: str, allow_private: bool) -> None:
         raise InvalidInput("the notify URL must not carry credentials", code="invalid_webhook_url")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise InvalidInput("the notify URL has an invalid port", code="invalid_webhook_url") from exc
-    if allow_private:
-        return
+        parsed = httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise InvalidInput("the notify URL has an invalid host or port", code="invalid_webhook_url") from exc
+    return WebhookTarget(parsed, parsed.raw_host.decode("ascii"), port)
+
+
+async def resolve_webhook_host(target: WebhookTarget, allow_private: bool, resolver: Resolver) -> list[IPAddress]:
+    """The addresses a delivery may connect to; outside dev mode every address the host has must be public."""
     try:
-        resolved = await asyncio.get_running_loop().getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidInput(f"{parts.hostname} does not resolve", code="webhook_url_unresolvable") from exc
-    for *_, sockaddr in resolved:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not address.is_global:
-            raise InvalidInput(
-                f"{parts.hostname} resolves to a private or reserved address", code="webhook_url_not_allowed"
-            )
+        answers = await resolver(target.host, target.port)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidInput(f"{target.host} does not resolve", code="webhook_url_unresolvable") from exc
+    addresses = list(dict.fromkeys(_unmapped(ipaddress.ip_address(answer.split("%", 1)[0])) for answer in answers))
+    if not addresses:
+        raise InvalidInput(f"{target.host} does not resolve", code="webhook_url_unresolvable")
+    if not allow_private and not all(address.is_global for address in addresses):
+        raise InvalidInput(f"{target.host} resolves to a private or reserved address", code="webhook_url_not_allowed")
+    return addresses
+
+
+def _unmapped(address: IPAddress) -> IPAddress:
+    """::ffff:10.0.0.1 is 10.0.0.1 to the network stack: judge (and connect to) the IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+async def check_webhook_url(url: str, allow_private: bool, resolver: Resolver = system_resolver) -> None:
+    """Registration: the syntax rules, and outside dev mode a host whose every address is public (no SSRF)."""
+    target = parse_webhook_url(url)
+    if not allow_private:
+        await resolve_webhook_host(target, allow_private, resolver)
+
+
+async def post_pinned(
+    http: httpx.AsyncClient,
+    target: WebhookTarget,
+    addresses: list[IPAddress],
+    body: bytes,
+    headers: dict[str, str],
+    timeout_s: float,
+) -> httpx.Response:
+    """POST to the checked addresses themselves, in order until one takes the connection, so that no second look-up
+    can rebind the host; the Host header and, for https, SNI and certificate verification use the host name."""
+    headers = headers | {"Host": target.url.netloc.decode("ascii")}
+    extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+
+    async def post(address: IPAddress) -> httpx.Response:
+        url = target.url.copy_with(host=str(address))
+        return await http.post(url, content=body, headers=headers, timeout=timeout_s, extensions=extensions)
+
+    for address in addresses[:-1]:
+        with contextlib.suppress(httpx.ConnectError):  # refused or unreachable: the next address
+            return await post(address)
+    return await post(addresses[-1])
 
 
 def enqueue_webhook(tx: Tx, event: TerminalEvent, merchant_id: str, url: str) -> None:
@@ -130,17 +192,26 @@ def webhook_body(event: OutboxEvent) -> bytes:
 
 
 class WebhookService:
-    def __init__(self, db: Database, box: SecretBox, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self._db = db
         self._box = box
         self._http = http
+        #: How registration and each delivery attempt look the notify URL's host up.
+        self.resolver = resolver
         self._allow_private = settings.dev_mode
         self._ladder = [timedelta(seconds=s * settings.time_scale) for s in settings.webhook_retry_s]
         self._timeout_s = settings.webhook_timeout_s
 
     async def register(self, merchant_id: str, url: str) -> RegisteredEndpoint:
         """Set (or replace) the merchant's notify URL with a new signing secret, shown only now."""
-        await check_webhook_url(url, self._allow_private)
+        await check_webhook_url(url, self._allow_private, self.resolver)
         secret = f"whsec_{secrets.token_urlsafe(24)}"
         now = datetime.now(UTC)
         await self._db.transaction(repo.replace_endpoint, merchant_id, url, self._box.seal(secret), now)
@@ -201,8 +272,10 @@ class WebhookService:
                 EVENT_ID_HEADER: public_event_id(event.id),
             }
             try:
-                await check_webhook_url(url, self._allow_private)  # DNS may have changed since registration
-                response = await self._http.post(url, content=body, headers=headers, timeout=self._timeout_s)
+                webhook_target = parse_webhook_url(url)
+                # Looked up now (DNS may have changed since registration), checked, and connected to as checked.
+                addresses = await resolve_webhook_host(webhook_target, self._allow_private, self.resolver)
+                response = await post_pinned(self._http, webhook_target, addresses, body, headers, self._timeout_s)
                 status_code = response.status_code
                 if not response.is_success:
                     error = f"HTTP {status_code}"

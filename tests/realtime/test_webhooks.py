@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,10 +26,17 @@ from starlette.routing import Route
 
 from gateway.config import Settings
 from gateway.domain.errors import InvalidInput
+from gateway.runtime import master_secret
+from gateway.services.credentials import SecretBox
 from gateway.services.webhooks import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
+    WEBHOOK_JOB,
+    WebhookService,
     check_webhook_url,
+    parse_webhook_url,
+    post_pinned,
+    resolve_webhook_host,
     verify_webhook_signature,
     webhook_signature,
 )
@@ -50,6 +65,79 @@ class Receiver:
 async def fast_live(settings: Settings) -> AsyncIterator[LiveGateway]:
     async with live_gateway(settings, webhook_retry_s=FAST_LADDER) as gateway:
         yield gateway
+
+
+@dataclass
+class FakeResolver:
+    """A DNS that answers `answers` for every name, whatever the real one says, and notes what it was asked."""
+
+    answers: list[str]
+    lookups: list[str] = field(default_factory=list)
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        return list(self.answers)
+
+
+@dataclass
+class TlsReceiver:
+    """A TLS server on loopback with a self-signed certificate for one host name, and a client context trusting it;
+    it answers 204 and notes each request's SNI name and Host header."""
+
+    port: int
+    client_context: ssl.SSLContext
+    seen: list[tuple[str | None, str]] = field(default_factory=list)
+
+
+def self_signed_certificate(host_name: str) -> tuple[bytes, bytes]:
+    """PEM certificate (its only name: `host_name`) and PEM key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host_name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host_name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+@contextlib.asynccontextmanager
+async def serve_tls_receiver(tmp_path: Path, host_name: str) -> AsyncIterator[TlsReceiver]:
+    certificate_pem, key_pem = self_signed_certificate(host_name)
+    (tmp_path / "cert.pem").write_bytes(certificate_pem)
+    (tmp_path / "key.pem").write_bytes(key_pem)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_names: list[str | None] = []
+    server_context.sni_callback = lambda _socket, server_name, _context: server_names.append(server_name)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+        headers = {key.lower(): value for key, value in headers.items()}
+        await reader.readexactly(int(headers.get("content-length", "0")))
+        receiver.seen.append((server_names[-1] if server_names else None, headers["host"]))
+        writer.write(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_context)
+    receiver = TlsReceiver(
+        server.sockets[0].getsockname()[1], ssl.create_default_context(cadata=certificate_pem.decode())
+    )
+    async with server:
+        yield receiver
 
 
 async def serve_receiver(receiver: Receiver) -> Any:
@@ -224,3 +312,100 @@ def test_signatures_cover_the_timestamp_and_the_body() -> None:
     stale = webhook_signature("whsec_s", now - 3600, b'{"a":1}')
     assert not verify_webhook_signature("whsec_s", stale, b'{"a":1}')
     assert not verify_webhook_signature("whsec_s", "garbage", b'{"a":1}')
+
+
+async def test_a_host_rebound_to_loopback_after_registration_is_not_reached_outside_dev_mode(
+    fast_live: LiveGateway,
+) -> None:
+    live = fast_live
+    # The gateway's own deliveries, as a production gateway (no dev mode) makes them, through a DNS we control.
+    production = live.runtime.settings.model_copy(update={"dev_mode": False})
+    resolver = FakeResolver(["93.184.215.14"])
+    service = WebhookService(
+        live.runtime.db, SecretBox(master_secret(production)), live.runtime.webhook_http, production, resolver
+    )
+    live.runtime.worker.register(WEBHOOK_JOB, service.run_job)
+    receiver = Receiver([200])
+    async with await serve_receiver(receiver) as receiver_url:
+        port = httpx.URL(receiver_url).port
+        # "localhost" is loopback to the system resolver: a client that looked it up again would reach the receiver.
+        await service.register(live.credentials["merchant_id"], f"http://localhost:{port}/notify")
+        resolver.answers = ["127.0.0.1"]  # the attacker's DNS rebinds the name
+        paid = await live.terminal.micropay(700, "W4", await live.payment_code("wechat"))
+        assert paid.status_code == 200, paid.text
+        [delivery] = await settled(live)
+    assert receiver.received == []
+    assert delivery["status"] == "failed"
+    assert len(delivery["attempts"]) == len(FAST_LADDER) + 1  # each attempt looked up, refused and retried
+    assert all(
+        a["status_code"] is None and "resolves to a private or reserved address" in a["error"]
+        for a in delivery["attempts"]
+    )
+    assert resolver.lookups == ["localhost"] * (len(FAST_LADDER) + 2)  # registration, then once per attempt
+
+
+async def test_a_delivery_connects_to_the_address_it_looked_up_and_names_the_host(fast_live: LiveGateway) -> None:
+    live = fast_live
+    resolver = FakeResolver(["127.0.0.1"])
+    live.runtime.webhooks.resolver = resolver
+    receiver = Receiver([204])
+    async with await serve_receiver(receiver) as receiver_url:
+        port = httpx.URL(receiver_url).port
+        # .invalid never resolves (RFC 6761): only the address looked up through the resolver can be reached.
+        assert (await register(live, f"http://shop.invalid:{port}/notify")).status_code == 200
+        paid = await live.terminal.micropay(800, "W5", await live.payment_code("alipay"))
+        assert paid.status_code == 200, paid.text
+        [delivery] = await settled(live)
+    assert delivery["status"] == "delivered"
+    [(headers, _)] = receiver.received
+    assert headers["host"] == f"shop.invalid:{port}"
+    assert resolver.lookups == ["shop.invalid"]
+
+
+async def test_https_to_the_checked_address_verifies_the_certificate_of_the_host_name(tmp_path: Path) -> None:
+    async with serve_tls_receiver(tmp_path, "shop.test") as tls, httpx.AsyncClient(verify=tls.client_context) as http:
+        target = parse_webhook_url(f"https://shop.test:{tls.port}/notify")
+        addresses = await resolve_webhook_host(target, True, FakeResolver(["127.0.0.1"]))
+        response = await post_pinned(http, target, addresses, b"{}", {"Content-Type": "application/json"}, 5.0)
+        assert response.status_code == 204
+        # SNI named the host, not the address connected to (the certificate carries no address).
+        assert tls.seen == [("shop.test", f"shop.test:{tls.port}")]
+        # The same address under a name its certificate does not carry: verified against the name, refused.
+        other = parse_webhook_url(f"https://other.test:{tls.port}/notify")
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await post_pinned(http, other, addresses, b"{}", {}, 5.0)
+        assert len(tls.seen) == 1
+
+
+async def test_a_delivery_tries_the_next_checked_address_when_one_refuses() -> None:
+    receiver = Receiver([204])
+    async with await serve_receiver(receiver) as receiver_url:
+        port = httpx.URL(receiver_url).port
+        target = parse_webhook_url(f"http://shop.invalid:{port}/notify")
+        # Nothing listens on ::1 at that port here (the receiver is IPv4 only): refused, then 127.0.0.1.
+        addresses = await resolve_webhook_host(target, True, FakeResolver(["::1", "127.0.0.1"]))
+        async with httpx.AsyncClient() as http:
+            response = await post_pinned(http, target, addresses, b"{}", {}, 5.0)
+    assert response.status_code == 204 and len(receiver.received) == 1
+
+
+@pytest.mark.parametrize(
+    "answers", [["93.184.215.14", "10.0.0.7"], ["::ffff:192.168.1.1"], ["fe80::1%eth0"], ["2606:2800::1", "::1"]]
+)
+async def test_one_private_answer_among_the_addresses_refuses_the_host(answers: list[str]) -> None:
+    target = parse_webhook_url("https://shop.example.com/notify")
+    with pytest.raises(InvalidInput) as refused:
+        await resolve_webhook_host(target, False, FakeResolver(answers))
+    assert refused.value.code == "webhook_url_not_allowed"
+    assert await resolve_webhook_host(target, True, FakeResolver(answers))  # dev mode: connected to as answered
+
+
+async def test_a_host_that_does_not_resolve_fails_the_attempt_as_unresolvable() -> None:
+    async def nothing(host: str, port: int) -> list[str]:
+        raise OSError(f"no address for {host}")
+
+    target = parse_webhook_url("https://shop.example.com/notify")
+    for resolver in (nothing, FakeResolver([])):
+        with pytest.raises(InvalidInput) as refused:
+            await resolve_webhook_host(target, True, resolver)
+        assert refused.value.code == "webhook_url_unresolvable"
