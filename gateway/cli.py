@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
 
     db = commands.add_parser("db", help="database").add_subparsers(title="db commands")
     db.add_parser("upgrade", help="apply every migration").set_defaults(run=_db_upgrade)
+    db_backup = db.add_parser("backup", help="copy the SQLite database to PATH, consistently, while the gateway runs")
+    db_backup.add_argument("path", type=Path)
+    db_backup.set_defaults(run=_db_backup)
+    db_restore = db.add_parser("restore", help="put a backup in place of the SQLite database (gateway stopped)")
+    db_restore.add_argument("path", type=Path)
+    db_restore.set_defaults(run=_db_restore)
 
     merchants = commands.add_parser("merchants", help="merchants").add_subparsers(title="merchant commands")
     create_merchant = merchants.add_parser("create", help="create a merchant and print its API key once")
@@ -173,6 +180,37 @@ def _db_upgrade(_args: argparse.Namespace) -> None:
         print("database is at the latest revision")
 
     _with_runtime(run, migrate=False)
+
+
+def _db_backup(args: argparse.Namespace) -> None:
+    from gateway.persistence.backup import backup
+
+    def report(copied: int, total: int) -> None:
+        print(f"backup: {copied}/{total} pages", file=sys.stderr)
+
+    with _backup_errors():
+        summary = backup(Settings().effective_database_url, args.path, report)
+    print(f"backed up {summary.database} to {summary.copy} ({summary.pages} pages, schema {summary.revision})")
+
+
+def _db_restore(args: argparse.Namespace) -> None:
+    from gateway.persistence.backup import restore
+
+    with _backup_errors():
+        revision = restore(Settings().effective_database_url, args.path)
+    print(f"restored {args.path} (schema {revision}); start the gateway to use it")
+
+
+@contextlib.contextmanager
+def _backup_errors() -> Iterator[None]:
+    """A refused backup or restore exits 1 with its reason; on PostgreSQL, 2 with what to use instead."""
+    from gateway.persistence.backup import BackupRefused, UseDatabaseTools
+
+    try:
+        yield
+    except BackupRefused as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        raise SystemExit(2 if isinstance(exc, UseDatabaseTools) else 1) from exc
 
 
 def _create_merchant(args: argparse.Namespace) -> None:
