@@ -69,7 +69,9 @@ def sqlite_path(database_url: str) -> Path:
     return Path(url.database)
 
 
-def backup(database_url: str, destination: Path, progress: Progress) -> BackupSummary:
+def backup(
+    database_url: str, destination: Path, progress: Progress, pages_per_step: int = PAGES_PER_STEP
+) -> BackupSummary:
     """Copy the live database to `destination` (replaced whole, or left as it was if anything fails)."""
     database = sqlite_path(database_url)
     if _same_file(destination, database):
@@ -79,7 +81,7 @@ def backup(database_url: str, destination: Path, progress: Progress) -> BackupSu
     partial = destination.with_name(destination.name + ".partial")
     _remove_with_side_files(partial)
     try:
-        source = sqlite3.connect(f"file:{database}?mode=rw", uri=True, timeout=30, isolation_level=None)
+        source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=30, isolation_level=None)
     except sqlite3.OperationalError as exc:
         raise BackupRefused(f"cannot open the database {database}: {exc}") from exc
     try:
@@ -87,7 +89,7 @@ def backup(database_url: str, destination: Path, progress: Progress) -> BackupSu
         source.execute("BEGIN")
         source.execute("SELECT count(*) FROM sqlite_schema").fetchone()
         with contextlib.closing(sqlite3.connect(partial, isolation_level=None)) as target:
-            source.backup(target, pages=PAGES_PER_STEP, progress=lambda _, left, total: progress(total - left, total))
+            source.backup(target, pages=pages_per_step, progress=lambda _, left, total: progress(total - left, total))
             source.execute("ROLLBACK")
             target.execute("PRAGMA journal_mode=DELETE")  # one file: no -wal to carry along
             revision = _check_gateway_database(target, partial)
