@@ -161,13 +161,6 @@ def test_docs_stay_inside_the_repository(path: Path) -> None:
     assert outside_references(path) == []
 
 
-def _readme_points_outside() -> bool:
-    text = README.read_text(encoding="utf-8")
-    return "../shared" in text or any(re.search(rf"\b{re.escape(name)}\b", text) for name in OUTSIDE_FILES)
-
-
-# Skipped while README.md still names ../shared/DESIGN.md or CHANNELS.md; the skip goes once it does not.
-@pytest.mark.skipif(_readme_points_outside(), reason="README.md still names files outside the repository")
 def test_readme_stays_inside_the_repository() -> None:
     assert outside_references(README) == []
 
