@@ -12,43 +12,101 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
+from camera import demo
 from camera.codes import mask
 from camera.pipeline import CodePipeline, EventKind, PipelineEvent, PipelineSettings
 from camera.sources import FrameSource, SourceLost, open_source
 from camera.uplink import FrameUplink, HandshakeError, UplinkSettings, frames_url
 
-Sink = Callable[[PipelineEvent], None]
+EXIT_OK = 0
+EXIT_FAILED = 1  # the source was lost, or a code or frame could not be delivered
+EXIT_USAGE = 2  # also argparse's own status for bad options
+EXIT_KEY_REFUSED = 3
+
+EXIT_STATUS_HELP = (
+    "Exit status: 0 the source ended, and every code read was answered by the gateway (its answer is shown "
+    "per code: charged PAID, refused: no_open_session, ...); 1 the source was lost, a code could not be "
+    "delivered (gateway unreachable or failing) or the gateway ended the frame stream (frame too big, too many "
+    "streams, replaced by a newer connection); 2 bad options, or the source could not be opened; 3 the gateway "
+    "refused the camera key (HTTP 401/403, or the frame stream closed with 1008 before it began): the camera "
+    "stops at once."
+)
+_KEY_REFUSED_HTTP = (401, 403)
 
 
-def print_sink(event: PipelineEvent) -> None:
+class Delivery(StrEnum):
+    """What became of one code handed to a sink."""
+
+    ANSWERED = "answered"  # printed, or the gateway answered it (a charge or a refusal of the code)
+    FAILED = "failed"  # not delivered: the gateway was unreachable or failed (5xx); a later read retries it
+    KEY_REFUSED = "key_refused"  # the gateway does not take this camera's key: nothing more will be accepted
+
+
+Sink = Callable[[PipelineEvent], Delivery]
+
+
+def print_sink(event: PipelineEvent) -> Delivery:
     """Emitted codes as JSON lines on stdout: the one place the full code appears, for the consumer."""
     line = {"code": event.code, "wallet": event.wallet, "frame": event.frame_index, "at": datetime.now(UTC).isoformat()}
     print(json.dumps(line), flush=True)
+    return Delivery.ANSWERED
+
+
+def outcome_text(status: str | None, payment_status: str | None = None, detail: str | None = None) -> str:
+    """One code's outcome as shown: `charged PAID`, or `refused: <problem code> (<detail>)`."""
+    if status is None:
+        return "no answer"
+    if status.lower() == "charged":
+        return f"charged {payment_status}" if payment_status else "charged"
+    return f"refused: {status} ({detail})" if detail else f"refused: {status}"
+
+
+def answer_text(http_status: int, body: bytes) -> str:
+    """The outcome of a POSTed code from the gateway's answer: the charged session, or its problem+json."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return f"HTTP {http_status}"
+    if http_status < 300:
+        payment = answer.get("payment")
+        paid = payment.get("status") if isinstance(payment, dict) else None
+        return outcome_text("charged", paid)  # a 2xx answer is the session the code charged
+    code = answer.get("code")
+    return outcome_text(str(code), detail=answer.get("detail")) if code else f"HTTP {http_status}"
 
 
 def gateway_sink(gateway: str, camera_id: str, key: str, timeout_s: float = 5.0) -> Sink:
-    """POST each emitted code to the gateway's camera endpoint; failures are reported, masked, on stderr."""
+    """POST each emitted code to the gateway's camera endpoint; its outcome is shown, the code masked, on stderr."""
     if not gateway.startswith(("http://", "https://")):
         raise SystemExit("--gateway must be an http:// or https:// URL")
     url = f"{gateway.rstrip('/')}/v1/cameras/{camera_id}/codes"
 
-    def post(event: PipelineEvent) -> None:
+    def post(event: PipelineEvent) -> Delivery:
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
             url,
             data=json.dumps({"code": event.code}).encode(),
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
             method="POST",
         )
+        delivery = Delivery.ANSWERED
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-                outcome = f"HTTP {response.status}"
+                outcome = answer_text(response.status, response.read())
         except urllib.error.HTTPError as error:
-            outcome = f"HTTP {error.code}"
+            outcome = answer_text(error.code, error.read())
+            if error.code in _KEY_REFUSED_HTTP:
+                delivery = Delivery.KEY_REFUSED
+            elif error.code >= 500:
+                delivery = Delivery.FAILED
         except (urllib.error.URLError, TimeoutError, OSError) as error:
-            outcome = f"not delivered ({error})"
+            outcome, delivery = f"not delivered ({error})", Delivery.FAILED
         print(f"\ncode {mask(event.code or '')} -> {outcome}", file=sys.stderr, flush=True)
+        return delivery
 
     return post
 
@@ -103,8 +161,8 @@ def stream_frames(source: FrameSource, args: argparse.Namespace, status: StatusL
             masked = str(message.get("code_masked", "-"))
             if status is not None:
                 status.code(masked)
-            outcome = message.get("payment_status") or message.get("detail") or ""
-            print(f"\ncode {masked} -> {message.get('status')} {outcome}".rstrip(), file=sys.stderr, flush=True)
+            outcome = outcome_text(message.get("status"), message.get("payment_status"), message.get("detail"))
+            print(f"\ncode {masked} -> {outcome}", file=sys.stderr, flush=True)
 
     try:
         url = frames_url(args.gateway, args.camera_id)
@@ -114,34 +172,45 @@ def stream_frames(source: FrameSource, args: argparse.Namespace, status: StatusL
     previous_handler = signal.signal(signal.SIGINT, lambda _signum, _frame: uplink.stop())
     try:
         outcome = uplink.run()
-    except (HandshakeError, OSError) as error:
+    except HandshakeError as error:
+        if error.http_status in _KEY_REFUSED_HTTP:
+            print(f"the gateway refused the camera key: HTTP {error.http_status}", file=sys.stderr)
+            return EXIT_KEY_REFUSED
         print(f"gateway unreachable at {url}: {error}", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
+    except OSError as error:
+        print(f"gateway unreachable at {url}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     if status is not None:
         print(file=sys.stderr)
     print(f"{outcome.frames_sent} frames sent", file=sys.stderr)
     source_status = report_source_end([outcome.source] if outcome.source is not None else [])
+    if outcome.key_refused:
+        print(f"the gateway refused the camera key: {outcome.close_code} {outcome.close_reason}", file=sys.stderr)
+        return EXIT_KEY_REFUSED
     if outcome.refused:
         print(f"the gateway closed the stream: {outcome.close_code} {outcome.close_reason}", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
     return source_status
 
 
 def report_source_end(events: list[PipelineEvent]) -> int:
-    """Say how the source ended; the exit status for it: 1 when it was lost, else 0."""
+    """Say how the source ended; the exit status for it: EXIT_FAILED when it was lost, else EXIT_OK."""
     for event in events:
         print(f"{event.kind}: {event.detail}", file=sys.stderr)
-    return 1 if any(event.kind is EventKind.SOURCE_LOST for event in events) else 0
+    return EXIT_FAILED if any(event.kind is EventKind.SOURCE_LOST for event in events) else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["demo-clip"]:
+        return demo.main(arguments[1:])
     parser = argparse.ArgumentParser(
-        prog="python -m camera",
-        description=__doc__,
-        epilog="Exit status: 0 the source ended, 1 the source was lost, 2 it could not be opened, "
-        "3 the gateway could not be reached or closed the frame stream (wrong key, frame too big, too many streams).",
+        prog="gateway-camera",
+        description=f"{__doc__} `gateway-camera demo-clip --help`: make a clip of a simulator's payment code.",
+        epilog=EXIT_STATUS_HELP,
     )
     parser.add_argument("--source", required=True, help="device index, video file, stream URL or image folder")
     parser.add_argument("--gateway", help="gateway base URL; codes are POSTed there instead of printed")
@@ -153,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-fps", type=float, default=10.0, help="--send-frames: most frames sent a second")
     parser.add_argument("--repeat-after", type=float, default=10.0, help="seconds before the same code is sent again")
     parser.add_argument("--quiet", action="store_true", help="no status line")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.send_frames and not args.gateway:
         parser.error("--send-frames needs --gateway, --camera-id and --key")
     if args.gateway and not (args.camera_id and args.key):
@@ -164,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         source = open_source(args.source)
     except SourceLost as lost:
         print(f"source unavailable: {lost}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.send_frames:
         return stream_frames(source, args, None if args.quiet else StatusLine())
     sink = gateway_sink(args.gateway, args.camera_id, args.key) if args.gateway else print_sink
@@ -172,12 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     previous_handler = signal.signal(signal.SIGINT, lambda _signum, _frame: pipeline.stop())
     status = None if args.quiet else StatusLine()
     outcome: list[PipelineEvent] = []
+    deliveries: set[Delivery] = set()
 
     def on_event(event: PipelineEvent) -> None:
+        if Delivery.KEY_REFUSED in deliveries:
+            return  # stopping: a frame already captured is still decoded, but nothing more is sent
         if status is not None:
             status.update(event)
         if event.kind is EventKind.CODE:
-            sink(event)
+            delivery = sink(event)
+            deliveries.add(delivery)
+            if delivery is Delivery.KEY_REFUSED:
+                pipeline.stop()  # at once: the gateway will take nothing more from this camera
         elif event.kind in (EventKind.SOURCE_ENDED, EventKind.SOURCE_LOST):
             outcome.append(event)
 
@@ -186,12 +261,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader of our JSON lines went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return EXIT_OK
     finally:
         signal.signal(signal.SIGINT, previous_handler)
     if status is not None:
         print(file=sys.stderr)
-    return report_source_end(outcome)
+    if Delivery.KEY_REFUSED in deliveries:
+        print("the gateway refused the camera key: stopped", file=sys.stderr)
+        return EXIT_KEY_REFUSED
+    source_status = report_source_end(outcome)
+    return EXIT_FAILED if Delivery.FAILED in deliveries else source_status
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from camera.pipeline import FrameCapture, PipelineEvent
@@ -21,12 +21,17 @@ from camera.sources import Frame, FrameSource
 Message = dict[str, Any]
 
 CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008  # before "ready": the gateway refused the camera key
 CLOSE_ABNORMAL = 1006  # the connection dropped without a close frame (RFC 6455 section 7.1.5)
 _MAX_MESSAGE_BYTES = 1024 * 1024  # the gateway only sends small JSON status messages
 
 
 class HandshakeError(Exception):
     """The server did not switch protocols: wrong URL, a proxy in the way, or not a websocket endpoint."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status  # what the server answered instead, when it answered HTTP
 
 
 _JPEG_MAGIC, _PNG_MAGIC = b"\xff\xd8", b"\x89PNG"
@@ -52,6 +57,12 @@ class UplinkOutcome:
     source: PipelineEvent | None
     close_code: int | None
     close_reason: str = ""
+    accepted: bool = False  # the gateway said "ready": it took the camera's key
+
+    @property
+    def key_refused(self) -> bool:
+        """The gateway closed the stream with 1008 before accepting it: a missing or wrong camera key."""
+        return not self.accepted and self.close_code == CLOSE_POLICY
 
     @property
     def refused(self) -> bool:
@@ -113,6 +124,8 @@ class FrameUplink:
         try:
             with self._connect() as socket:
                 return self._stream(socket)
+        except InvalidStatus as error:  # an HTTP answer instead of the switch: 401/403 from a proxy, 404
+            raise HandshakeError(str(error), error.response.status_code) from error
         except (InvalidHandshake, InvalidURI) as error:  # only the opening handshake raises these
             raise HandshakeError(str(error)) from error
         finally:
@@ -131,6 +144,7 @@ class FrameUplink:
     def _stream(self, socket: ClientConnection) -> UplinkOutcome:
         reader = threading.Thread(target=self._read, args=(socket,), name="uplink reader", daemon=True)
         sent = 0
+        ready = None
         try:
             ready = self._ready(socket)
             if ready is not None:
@@ -149,7 +163,9 @@ class FrameUplink:
             if reader.is_alive():
                 reader.join(timeout=self._settings.close_timeout_s + 1.0)
         close = self._close
-        return UplinkOutcome(sent, self._capture.outcome, close[0] if close else None, close[1] if close else "")
+        return UplinkOutcome(
+            sent, self._capture.outcome, close[0] if close else None, close[1] if close else "", ready is not None
+        )
 
     def _wait_for_close(self) -> None:
         """Until the gateway has answered everything and closed, `stop()` is called, or `drain_s` passed."""

@@ -109,8 +109,20 @@ def test_the_servers_close_code_and_reason_are_reported() -> None:
     with websocket_server(refuse) as url:
         outcome, messages = stream(url, [b"\xff\xd8frame"])
     assert (outcome.close_code, outcome.close_reason) == (1008, "invalid_camera_key: wrong key")
-    assert outcome.refused and outcome.frames_sent == 0
+    assert outcome.refused and outcome.key_refused and not outcome.accepted and outcome.frames_sent == 0
     assert messages == []
+
+
+def test_a_1008_after_ready_is_not_a_refused_key() -> None:
+    def replace(connection: ServerConnection) -> None:
+        connection.send(READY)
+        connection.recv()
+        connection.close(1008, "replaced: a newer connection of this camera took over")
+
+    with websocket_server(replace) as url:
+        outcome, _messages = stream(url, [b"\xff\xd8frame"] * 3)
+    assert outcome.accepted and outcome.close_code == 1008
+    assert outcome.refused and not outcome.key_refused
 
 
 def test_a_plain_http_server_or_a_wrong_scheme_fails_the_handshake() -> None:
@@ -118,7 +130,7 @@ def test_a_plain_http_server_or_a_wrong_scheme_fails_the_handshake() -> None:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            self.send_response(404)
+            self.send_response(403 if self.path.startswith("/forbidden") else 404)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -128,12 +140,16 @@ def test_a_plain_http_server_or_a_wrong_scheme_fails_the_handshake() -> None:
     server = HTTPServer(("127.0.0.1", 0), NotWebsocket)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with pytest.raises(HandshakeError, match="404"):
+        with pytest.raises(HandshakeError, match="404") as not_found:
             stream(f"ws://127.0.0.1:{server.server_port}/v1/cameras/cam-1/frames", [b"\xff\xd8frame"])
+        with pytest.raises(HandshakeError) as forbidden:  # a proxy in front refusing the camera
+            stream(f"ws://127.0.0.1:{server.server_port}/forbidden", [b"\xff\xd8frame"])
     finally:
         server.shutdown()
-    with pytest.raises(HandshakeError):
+    assert (not_found.value.http_status, forbidden.value.http_status) == (404, 403)
+    with pytest.raises(HandshakeError) as wrong_scheme:
         stream("http://127.0.0.1:1/frames", [b"\xff\xd8frame"])
+    assert wrong_scheme.value.http_status is None
     with pytest.raises(ValueError, match="http"):
         frames_url("ftp://gateway", "cam-1")
     assert frames_url("https://gateway/", "cam-1") == "wss://gateway/v1/cameras/cam-1/frames"
