@@ -1,4 +1,4 @@
-"""Run one channel simulator on its own: `python -m adapters.simulators wechat --port 9101`."""
+"""Run one channel simulator on its own: `gateway-simulators wechat --port 9101`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from adapters.simcore.bank import BankSettings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m adapters.simulators", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gateway-simulators", description=__doc__)
     parser.add_argument("channel", choices=sorted(CHANNELS))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9101)
