@@ -13,8 +13,10 @@ from gateway import __version__
 from gateway.api import cameras, events, ops, orders, payments, qr, webhooks
 from gateway.api.docs import install_docs
 from gateway.api.middleware import RequestContextMiddleware
+from gateway.api.payment_schemas import document_amount_limit
 from gateway.api.problems import document_problems, install_problem_handlers
 from gateway.config import Settings
+from gateway.domain.signing import SIGNATURE_WINDOW_S
 from gateway.persistence.migrate import upgrade
 from gateway.runtime import Runtime
 from gateway.services.demo import ensure_demo_merchant
@@ -32,21 +34,40 @@ SERVER_OPTIONS: dict[str, Any] = {
     "access_log": False,
 }
 
-DESCRIPTION = """\
+#: The README section on terminal signatures, linked from Swagger (a test checks the README has the heading).
+SIGNING_SECTION = "README.md#terminals-signed-requests"
+
+DESCRIPTION = f"""\
 A QR-code aggregate payment gateway for WeChat Pay, Alipay and UnionPay.
 
 **Merchants**: press *Authorize* and paste your API key (`mk_...`) into `MerchantApiKey`.
 Amounts are integer **fen** (1/100 yuan); times are UTC (ISO 8601).
-Errors are `application/problem+json` with a stable `code`.
+Errors are `application/problem+json` with a stable `code`; each operation lists the codes it answers with.
+
+**Terminals** take no API key: every terminal request is signed with the terminal's key (`gateway terminals
+create` prints it once), in four headers: `X-Terminal-Key` (the key id, `tk_...`), `X-Timestamp` (Unix seconds,
+within {SIGNATURE_WINDOW_S} s of the gateway's clock), `X-Nonce` (16-64 characters of `A-Za-z0-9-_`, each accepted
+once) and `X-Signature`: the lowercase hex HMAC-SHA256, keyed with the terminal secret, of the canonical request,
+these five lines joined by `\\n`:
+
+1. the method (`POST`);
+2. the path with its query string exactly as sent, percent-encoding as on the wire (`/v1/payments/micropay`);
+3. the timestamp, as in `X-Timestamp`;
+4. the nonce, as in `X-Nonce`;
+5. the lowercase hex SHA-256 of the exact body bytes (of the empty string when there is no body).
+
+Swagger cannot sign requests: `gateway.client.TerminalClient` does it. A worked example is in the README:
+[Terminals: signed requests]({SIGNING_SECTION}).
 """
 
+#: Tags in the order Swagger shows them: the merchant's first, then the terminal's, then the rest.
 TAGS = [
-    {"name": "Terminal payments", "description": "Signed terminal requests (see README): take payments."},
-    {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
-    {"name": "Cameras", "description": "A terminal's camera (camera key): codes it decoded, or its frames."},
     {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
-    {"name": "Terminal events", "description": "Signed terminal requests: the event stream (websocket, polling)."},
     {"name": "Webhooks", "description": "Your notify URL and the deliveries to it (merchant API key)."},
+    {"name": "Terminal payments", "description": "Signed terminal requests: take payments."},
+    {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
+    {"name": "Terminal events", "description": "Signed terminal requests: the event stream (websocket, polling)."},
+    {"name": "Cameras", "description": "A terminal's camera (camera key): codes it decoded, or its frames."},
     {"name": "Channel callbacks", "description": "Payment notifications from the channels (their own formats)."},
     {"name": "Operations", "description": "Health, readiness and metrics for operators of the gateway."},
 ]
@@ -99,24 +120,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount(f"/sim/{name}", simulator.app)
     install_problem_handlers(app)
     install_docs(app)
-    _document_problems_in_openapi(app)
-    app.include_router(payments.router)
-    app.include_router(qr.router)
-    app.include_router(cameras.router)
-    app.include_router(orders.router)
-    app.include_router(events.router)
-    app.include_router(webhooks.router)
-    app.include_router(ops.router)
+    _finish_openapi(app, settings)
+    for api in (orders, webhooks, payments, qr, events, cameras, ops):  # the spec lists them in this order
+        app.include_router(api.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app
 
 
-def _document_problems_in_openapi(app: FastAPI) -> None:
+def _finish_openapi(app: FastAPI, settings: Settings) -> None:
+    """The spec as this gateway serves it: the problems of bodies, problem+json, and its configured amount limit."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            spec = document_problems(generate(), MAX_BODY_BYTES)
+            app.openapi_schema = document_amount_limit(spec, settings.max_amount_fen)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

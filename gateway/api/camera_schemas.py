@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.api.payment_schemas import _PAYMENT_EXAMPLE, OutTradeNo, PaymentOut
+from gateway.api.payment_schemas import _PAYMENT_EXAMPLE, PAYING_EXAMPLE, AmountFen, OutTradeNo, PaymentOut
 from gateway.domain.scans import ScanSessionStatus
 from gateway.services.cameras import ScanSessionView
 
@@ -25,6 +25,9 @@ _SESSION_EXAMPLE: dict[str, Any] = {
     "payment": _PAYMENT_EXAMPLE,
 }
 
+#: A code charged, its payment still PAYING (the camera's 202).
+CHARGED_PAYING_EXAMPLE: dict[str, Any] = {**_SESSION_EXAMPLE, "payment": PAYING_EXAMPLE}
+
 
 class ScanSessionIn(BaseModel):
     """Wait for this terminal's camera to read the customer's payment code for an amount."""
@@ -36,7 +39,7 @@ class ScanSessionIn(BaseModel):
         },
     )
 
-    amount_fen: StrictInt = Field(gt=0, description="Integer fen (1/100 yuan).")
+    amount_fen: AmountFen = Field(description="Integer fen (1/100 yuan).")
     out_trade_no: OutTradeNo | None = Field(
         None, description="Your order number for the payment (unique per merchant); default: made from the session id."
     )

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Security, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gateway.api.camera_schemas import CameraCodeIn, ScanSessionIn, ScanSessionOut
-from gateway.api.deps import CamerasDep, TerminalDep
+from gateway.api.camera_schemas import CHARGED_PAYING_EXAMPLE, CameraCodeIn, ScanSessionIn, ScanSessionOut
+from gateway.api.deps import TERMINAL_AUTH, CamerasDep, TerminalDep
+from gateway.api.payments import CHARGE_CHECKS
 from gateway.api.problems import problem_responses
 from gateway.services.camera_streams import serve_camera_frames
 from gateway.services.cameras import ScanSessionView
 
-router = APIRouter(responses=problem_responses(401, 422))
+router = APIRouter()
 
 PENDING = 202
 
@@ -36,9 +37,15 @@ def session_response(view: ScanSessionView, status_code: int = 200) -> JSONRespo
     tags=["Terminal payments"],
     status_code=201,
     response_model=ScanSessionOut,
-    responses=problem_responses(403, 409),
+    responses=problem_responses(
+        *TERMINAL_AUTH, *CHARGE_CHECKS, "validation_error", "no_camera", "duplicate_out_trade_no", "scan_session_open"
+    ),
 )
 async def open_scan_session(body: ScanSessionIn, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    """Open a session (`OPEN`) for an amount: the first wallet payment code this terminal's camera reads within
+    the session's lifetime is charged for it, once. One session is open per terminal at a time; follow it with
+    `GET /v1/payments/scan-sessions/{session_id}` or the terminal events.
+    """
     view = await cameras.open_session(terminal, body.amount_fen, body.out_trade_no, body.description)
     return session_response(view, 201)
 
@@ -49,9 +56,10 @@ async def open_scan_session(body: ScanSessionIn, cameras: CamerasDep, terminal: 
     summary="A scan session of this terminal, with its payment once charged",
     tags=["Terminal payments"],
     response_model=ScanSessionOut,
-    responses=problem_responses(404),
+    responses=problem_responses(*TERMINAL_AUTH, "scan_session_not_found"),
 )
 async def get_scan_session(session_id: str, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    """A session of this terminal as it stands (an overdue one is `EXPIRED` here), with its payment once charged."""
     return session_response(await cameras.get_session(terminal.terminal_id, session_id))
 
 
@@ -61,9 +69,14 @@ async def get_scan_session(session_id: str, cameras: CamerasDep, terminal: Termi
     summary="Cancel an open scan session",
     tags=["Terminal payments"],
     response_model=ScanSessionOut,
-    responses=problem_responses(404, 409),
+    responses=problem_responses(
+        *TERMINAL_AUTH, "scan_session_not_found", "scan_session_charging", "scan_session_charged"
+    ),
 )
 async def cancel_scan_session(session_id: str, cameras: CamerasDep, terminal: TerminalDep) -> JSONResponse:
+    """Close an open session without charging (`CANCELLED`; a repeat returns it as it is). A session whose code
+    is being or was charged cannot be cancelled (409).
+    """
     return session_response(await cameras.cancel_session(terminal.terminal_id, session_id))
 
 
@@ -74,8 +87,24 @@ async def cancel_scan_session(session_id: str, cameras: CamerasDep, terminal: Te
     tags=["Cameras"],
     response_model=ScanSessionOut,
     responses={
-        PENDING: {"model": ScanSessionOut, "description": "Charged, the payment still PAYING: the result follows"},
-        **problem_responses(403, 409),
+        PENDING: {
+            "model": ScanSessionOut,
+            "description": "Charged, the payment still PAYING: the result follows",
+            "content": {"application/json": {"example": CHARGED_PAYING_EXAMPLE}},
+        },
+        **problem_responses(
+            "missing_camera_key",
+            "invalid_camera_key",
+            *CHARGE_CHECKS,
+            "validation_error",
+            "not_payment_code",
+            "unsupported_payment_code",
+            "channel_not_configured",
+            "no_open_session",
+            "scan_session_busy",
+            "duplicate_out_trade_no",
+            "payment_code_used",
+        ),
     },
 )
 async def submit_camera_code(
@@ -84,6 +113,11 @@ async def submit_camera_code(
     cameras: CamerasDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(camera_key)],
 ) -> JSONResponse:
+    """A code the camera decoded itself (the edge CLI posts these). A wallet payment code charges the open scan
+    session of the camera's terminal, exactly once however often the same code arrives: **200** with the session
+    and its final payment, **202** while the payment is still `PAYING`. A refused code leaves the session open
+    (its `last_refusal` says why); the code is never echoed back in full.
+    """
     camera = await cameras.authenticate(camera_id, credentials.credentials if credentials else None)
     view = await cameras.submit_code(camera, body.code)
     final = view.order is not None and view.order.status.is_final

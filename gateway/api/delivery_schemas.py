@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.services.webhooks import MAX_URL_LENGTH
+
 _EVENT_EXAMPLE: dict[str, Any] = {
     "type": "event",
     "seq": 42,
@@ -81,7 +83,10 @@ class WebhookEndpointIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"url": "https://shop.example.com/qrpay/notify"}]}
     )
 
-    url: str = Field(max_length=512)
+    url: str = Field(
+        max_length=MAX_URL_LENGTH,
+        description="http:// or https:// with a host, no user or password; the events are POSTed to it as JSON.",
+    )
 
 
 class WebhookEndpointOut(BaseModel):

@@ -70,6 +70,8 @@ async def current_merchant(
 
 
 MerchantDep = Annotated[Merchant, Depends(current_merchant)]
+#: The problems a merchant request is refused with when its API key is not right (`problem_responses`).
+MERCHANT_AUTH = ("missing_api_key", "invalid_api_key")
 
 
 def only_query_params(*allowed: str) -> Any:
@@ -92,7 +94,8 @@ async def current_terminal(
         str | None, Header(description="16-64 random letters, digits, '-' or '_'; never reused.")
     ] = None,
     x_signature: Annotated[
-        str | None, Header(description="Hex HMAC-SHA256 of the canonical request (see README).")
+        str | None,
+        Header(description="Lowercase hex HMAC-SHA256, keyed with the terminal secret, of the canonical request."),
     ] = None,
 ) -> TerminalContext:
     """The terminal whose signature this request carries; a request without the signature headers is a 401."""
@@ -130,3 +133,14 @@ def signed_path(request: Request) -> str:
 
 
 TerminalDep = Annotated[TerminalContext, Depends(current_terminal)]
+#: The problems a signed terminal request is refused with when its signature is not right (`problem_responses`).
+TERMINAL_AUTH = (
+    "missing_signature",
+    "invalid_path",
+    "unknown_terminal_key",
+    "invalid_signature",
+    "invalid_timestamp",
+    "stale_timestamp",
+    "invalid_nonce",
+    "replayed_nonce",
+)

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, WebSocket, WebSocketDisconnect
 
 from gateway.api.delivery_schemas import TerminalEventOut, TerminalEventPageOut, TicketOut
-from gateway.api.deps import EventsDep, TerminalDep, only_query_params
+from gateway.api.deps import TERMINAL_AUTH, EventsDep, TerminalDep, only_query_params
 from gateway.api.problems import problem_responses
 from gateway.domain.errors import Forbidden
 from gateway.services.terminal_socket import REPLAY_PAGE, ClientGone, serve_terminal_socket
 
-router = APIRouter(tags=["Terminal events"], responses=problem_responses(401, 422))
+router = APIRouter(tags=["Terminal events"])
 
 
 def _check_own_terminal(terminal_id: str, signer: str) -> None:
@@ -27,8 +27,13 @@ def _check_own_terminal(terminal_id: str, signer: str) -> None:
     summary="Get a single-use ticket for the event websocket",
     status_code=201,
     response_model=TicketOut,
+    responses=problem_responses(*TERMINAL_AUTH),
 )
 async def create_ticket(events: EventsDep, terminal: TerminalDep) -> TicketOut:
+    """A websocket cannot carry a request signature, so a signed call gets a ticket first: connect to
+    `websocket_path` within seconds. The socket sends this terminal's events in order (`seq`), resumes after
+    the last one acknowledged, and sends heartbeats.
+    """
     issued = await events.tickets.issue(terminal.terminal_id)
     path = f"/v1/terminals/{terminal.terminal_id}/events?ticket={issued.ticket}"
     return TicketOut(ticket=issued.ticket, expires_at=issued.expires_at, websocket_path=path)
@@ -39,7 +44,7 @@ async def create_ticket(events: EventsDep, terminal: TerminalDep) -> TicketOut:
     operation_id="pollTerminalEvents",
     summary="Events after a sequence number (the websocket's stream, for terminals that poll)",
     response_model=TerminalEventPageOut,
-    responses=problem_responses(403),
+    responses=problem_responses(*TERMINAL_AUTH, "other_terminal", "validation_error", "unknown_parameter"),
     dependencies=[only_query_params("after", "limit")],
 )
 async def poll_events(
@@ -49,6 +54,9 @@ async def poll_events(
     after: Annotated[int, Query(ge=0, le=2**62, description="The last sequence number you have (acks it).")] = 0,
     limit: Annotated[int, Query(ge=1, le=REPLAY_PAGE)] = 100,
 ) -> TerminalEventPageOut:
+    """The same events as the websocket, for terminals that poll: those after `after`, oldest first. Asking
+    with `after=N` acknowledges every event up to N. A terminal reads only its own events.
+    """
     _check_own_terminal(terminal_id, terminal.terminal_id)
     polled = await events.log.poll(terminal_id, after, limit)
     return TerminalEventPageOut(

@@ -15,6 +15,7 @@ router = APIRouter(tags=["Operations"])
 
 @router.get("/healthz", operation_id="healthz", summary="The process is alive", response_model=HealthOut)
 async def healthz() -> HealthOut:
+    """Always `ok` while the process serves requests (for a liveness probe); it checks nothing else."""
     return HealthOut(status="ok")
 
 
@@ -23,9 +24,10 @@ async def healthz() -> HealthOut:
     operation_id="readyz",
     summary="The gateway can serve: its database answers",
     response_model=HealthOut,
-    responses=problem_responses(503),
+    responses=problem_responses("database_unavailable"),
 )
 async def readyz(readiness: ReadinessDep) -> HealthOut | JSONResponse:
+    """`ok` when the database answers a query (for a readiness probe); 503 `database_unavailable` when not."""
     problem = await readiness.database_problem()
     if problem is not None:
         return problem_response(503, "database_unavailable", f"the database does not answer: {problem}")
@@ -40,4 +42,5 @@ async def readyz(readiness: ReadinessDep) -> HealthOut | JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
 )
 async def metrics() -> Response:
+    """Request counts and latencies by route and status, and the process's own metrics, in Prometheus text."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -5,12 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from fastapi import Header
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainValidator, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from gateway.domain.channels import Channel
+from gateway.domain.errors import InvalidInput
+from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN, require_fen
 from gateway.domain.orders import OrderStatus
 
 OutTradeNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")]
+
+
+def _fen(value: object) -> int:
+    """An amount as the request gives it: refused with the same problem (`invalid_amount`) as the domain refuses."""
+    try:
+        return require_fen(value)
+    except InvalidInput as refused:
+        raise PydanticCustomError(refused.code, "{detail}", {"detail": refused.detail}) from None
+
+
+#: An amount in a request: a JSON integer of fen, at least 1. The maximum (`amount_too_large`) is the gateway's
+#: configured one, checked by the domain; the spec shows it (see `document_amount_limit`).
+AmountFen = Annotated[
+    int,
+    PlainValidator(_fen),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": DEFAULT_MAX_AMOUNT_FEN}),
+]
+
+#: The optional Idempotency-Key header; its rules are checked (and refused as `invalid_idempotency_key`) by the
+#: service, the spec shows them.
+IDEMPOTENCY_KEY_SCHEMA = {"minLength": 1, "maxLength": 64}
+
+
+def idempotency_key_header(what: str) -> Any:
+    return Header(description=f"1-64 printable characters. {what}", json_schema_extra=IDEMPOTENCY_KEY_SCHEMA)
+
+
+def document_amount_limit(spec: dict[str, Any], max_amount_fen: int) -> dict[str, Any]:
+    """Every request amount in the spec shows the maximum this gateway is configured with."""
+    for schema in spec.get("components", {}).get("schemas", {}).values():
+        amount = schema.get("properties", {}).get("amount_fen", {})
+        if "maximum" in amount:
+            amount["maximum"] = max_amount_fen
+    return spec
+
 
 _PAYMENT_EXAMPLE: dict[str, Any] = {
     "order_id": "ord_0192f3a1b2c3d4e5f6a7b8c9",
@@ -26,6 +65,9 @@ _PAYMENT_EXAMPLE: dict[str, Any] = {
     "paid_at": "2026-11-21T06:30:02.120000Z",
     "created_at": "2026-11-21T06:30:01.004000Z",
 }
+
+#: A micropay answered 202: the customer is still entering a password in the wallet.
+PAYING_EXAMPLE: dict[str, Any] = {**_PAYMENT_EXAMPLE, "status": "PAYING", "channel_trade_no": None, "paid_at": None}
 
 
 class MicropayIn(BaseModel):
@@ -45,7 +87,7 @@ class MicropayIn(BaseModel):
         },
     )
 
-    amount_fen: StrictInt = Field(gt=0, description="Integer fen (1/100 yuan).")
+    amount_fen: AmountFen = Field(description="Integer fen (1/100 yuan).")
     out_trade_no: OutTradeNo = Field(description="Your order number: 1-32 letters and digits, unique per merchant.")
     auth_code: Annotated[str, StringConstraints(max_length=32)] = Field(
         description="The payment code read from the customer's wallet (16-24 digits)."

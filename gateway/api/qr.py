@@ -7,10 +7,13 @@ from pathlib import Path
 from string import Template
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
-from gateway.api.deps import OrdersDep, QrImagesDep, QrPaymentsDep, TerminalDep, only_query_params
+from gateway.api.deps import TERMINAL_AUTH, OrdersDep, QrImagesDep, QrPaymentsDep, TerminalDep, only_query_params
+from gateway.api.payment_schemas import idempotency_key_header
+from gateway.api.payments import CHARGE_CHECKS, IDEMPOTENT
 from gateway.api.problems import problem_responses
 from gateway.api.qr_schemas import QrPaymentIn, QrPaymentOut
 from gateway.domain.errors import Conflict, NotFound
@@ -62,16 +65,32 @@ def _json_response(response: StoredResponse, replayed: bool = False) -> JSONResp
     tags=["Terminal payments"],
     status_code=CREATED,
     response_model=QrPaymentOut,
-    responses=problem_responses(401, 403, 409, 422),
+    responses=problem_responses(
+        *TERMINAL_AUTH,
+        *CHARGE_CHECKS,
+        *IDEMPOTENT,
+        "validation_error",
+        "unknown_channel",
+        "channel_not_configured",
+        "invalid_expiry",
+    ),
 )
 async def create_qr_payment(
     body: QrPaymentIn,
     qr_payments: QrPaymentsDep,
     terminal: TerminalDep,
     idempotency_key: Annotated[
-        str | None, Header(description="Retries with the same key and body get the same order.")
+        str | None, idempotency_key_header("Retries with the same key and body get the same order.")
     ] = None,
 ) -> JSONResponse:
+    """A code for the terminal to show: one channel's own code (precreated at the channel now), or the gateway's
+    aggregate code that any of the three wallets can scan (its `/q/` URL).
+
+    **201** with the payment: `AWAITING_PAYMENT` with `code_url` and the image URLs, or `FAILED` with a
+    `failure_code` when the channel refused to make a code. The result comes as a terminal event when the
+    customer pays or the code expires (`expires_in_s`). Retries with the same `Idempotency-Key` (or the same
+    `out_trade_no` and body) get the same order.
+    """
     natural_key = f"qr:out_trade_no:{body.out_trade_no}"
     key = RequestKey.of(terminal.terminal_id, idempotency_key, natural_key, body.model_dump())
     request = QrInput(body.out_trade_no, body.amount_fen, body.channel, body.expires_in_s, body.description)
@@ -85,15 +104,23 @@ async def create_qr_payment(
     summary="Withdraw an unpaid QR code",
     tags=["Terminal payments"],
     response_model=QrPaymentOut,
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(
+        *TERMINAL_AUTH, "payment_not_found", "not_a_qr_payment", "qr_code_being_created", "order_already_paid"
+    ),
 )
 async def cancel_qr_payment(order_id: str, qr_payments: QrPaymentsDep, terminal: TerminalDep) -> JSONResponse:
+    """Close an unpaid code at the channels and here (`CLOSED`); cancelling a closed or failed one again returns
+    it as it is. A code paid meanwhile cannot be cancelled (409 `order_already_paid`): refund it instead.
+    """
     order = await qr_payments.cancel(terminal, order_id)
     return qr_response(order, 200)
 
 
 ImageSize = Annotated[int, Query(ge=MIN_SIZE_PX, le=MAX_SIZE_PX, description="Side of the image in pixels.")]
 ImageMargin = Annotated[int, Query(ge=0, le=MAX_MARGIN, description="Quiet zone around the code, in modules.")]
+_IMAGE_PROBLEMS = problem_responses(
+    *TERMINAL_AUTH, "payment_not_found", "qr_code_unavailable", "validation_error", "unknown_parameter"
+)
 
 
 async def _qr_image(
@@ -120,7 +147,7 @@ async def _qr_image(
     summary="The payment's QR code as a PNG",
     tags=["Terminal payments"],
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "The PNG"}, **problem_responses(401, 404, 409, 422)},
+    responses={200: {"content": {"image/png": {}}, "description": "The PNG"}, **_IMAGE_PROBLEMS},
     dependencies=[only_query_params("size", "margin")],
 )
 async def get_qr_png(
@@ -131,6 +158,7 @@ async def get_qr_png(
     size: ImageSize = DEFAULT_SIZE_PX,
     margin: ImageMargin = DEFAULT_MARGIN,
 ) -> Response:
+    """The code of this terminal's QR payment as a PNG to show on the terminal's screen (signed GET)."""
     return await _qr_image(orders, images, terminal, order_id, ImageFormat.PNG, size, margin)
 
 
@@ -140,10 +168,7 @@ async def get_qr_png(
     summary="The payment's QR code as an SVG",
     tags=["Terminal payments"],
     response_class=Response,
-    responses={
-        200: {"content": {"image/svg+xml": {}}, "description": "The SVG"},
-        **problem_responses(401, 404, 409, 422),
-    },
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "The SVG"}, **_IMAGE_PROBLEMS},
     dependencies=[only_query_params("size", "margin")],
 )
 async def get_qr_svg(
@@ -154,7 +179,41 @@ async def get_qr_svg(
     size: ImageSize = DEFAULT_SIZE_PX,
     margin: ImageMargin = DEFAULT_MARGIN,
 ) -> Response:
+    """The code of this terminal's QR payment as an SVG, scalable for any screen or print (signed GET)."""
     return await _qr_image(orders, images, terminal, order_id, ImageFormat.SVG, size, margin)
+
+
+#: How each channel's notification is answered, taken and refused: (status, media type, body), as its adapter's
+#: `notification_ack` makes them (a test holds the two together). The channel retries until it gets "taken".
+NOTIFY_ANSWERS: dict[str, dict[bool, tuple[int, str, str]]] = {
+    "wechat": {
+        True: (
+            200,
+            "text/xml",
+            "<xml><return_code><![CDATA[SUCCESS]]></return_code><return_msg><![CDATA[OK]]></return_msg></xml>",
+        ),
+        False: (
+            200,
+            "text/xml",
+            "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[FAIL]]></return_msg></xml>",
+        ),
+    },
+    "alipay": {True: (200, "text/plain", "success"), False: (200, "text/plain", "fail")},
+    "unionpay": {True: (200, "text/plain", "success"), False: (400, "text/plain", "fail")},
+}
+
+
+def _notify_responses() -> dict[int | str, dict[str, Any]]:
+    """Each channel's two answers, as examples under their status and media type."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    description = "The channel's own answer: `taken` ends its retries, `refused` makes it retry"
+    for channel, answers in NOTIFY_ANSWERS.items():
+        for taken, (status, media_type, body) in answers.items():
+            content = responses.setdefault(status, {"description": description, "content": {}})["content"]
+            media = content.setdefault(media_type, {"schema": {"type": "string"}, "examples": {}})
+            outcome = "taken" if taken else "refused"
+            media["examples"][f"{channel}_{outcome}"] = {"summary": f"{channel}: {outcome}", "value": body}
+    return {**responses, **problem_responses("channel_not_found")}
 
 
 @router.post(
@@ -163,12 +222,24 @@ async def get_qr_svg(
     summary="A channel's payment notification (called by WeChat Pay, Alipay, UnionPay)",
     tags=["Channel callbacks"],
     response_class=Response,
-    responses={
-        200: {"content": {"text/plain": {}, "text/xml": {}}, "description": "The channel's own acknowledgement"},
-        **problem_responses(404, 422),
-    },
+    responses=_notify_responses(),
 )
-async def channel_notification(channel: str, request: Request, qr_payments: QrPaymentsDep) -> Response:
+async def channel_notification(
+    channel: Annotated[
+        str, PathParam(description="The channel calling.", json_schema_extra={"enum": list(NOTIFY_ANSWERS)})
+    ],
+    request: Request,
+    qr_payments: QrPaymentsDep,
+) -> Response:
+    """The channel tells the gateway a QR payment was paid, in its own format and signed its own way: WeChat Pay
+    XML (`text/xml`, MD5 or HMAC-SHA256 `sign`), Alipay a form (`application/x-www-form-urlencoded`, RSA2
+    `sign`), UnionPay JSON (`application/json`, RSA `signature`).
+
+    A notification that verifies and matches its order (amount included) is applied once and answered with the
+    channel's "taken" acknowledgement; anything else (a bad signature, an unknown order, a wrong amount, an
+    unreadable body) changes nothing and gets its "refused" answer, and the gateway's own sweep decides the
+    order. Not for terminals or merchants.
+    """
     body = await request.body()
     ack = await qr_payments.handle_notification(channel, body, request.headers.get("content-type"))
     return Response(ack.body, status_code=ack.status_code, media_type=ack.media_type)

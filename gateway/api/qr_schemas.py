@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from gateway.api.payment_schemas import OutTradeNo, PaymentOut
+from gateway.api.payment_schemas import AmountFen, OutTradeNo, PaymentOut
 from gateway.domain.channels import Channel
 from gateway.domain.qr import AGGREGATE, DEFAULT_EXPIRY_S, MAX_EXPIRY_S, MIN_EXPIRY_S
 
@@ -49,7 +49,7 @@ class QrPaymentIn(BaseModel):
         },
     )
 
-    amount_fen: StrictInt = Field(description="Integer fen (1/100 yuan).")
+    amount_fen: AmountFen = Field(description="Integer fen (1/100 yuan).")
     out_trade_no: OutTradeNo = Field(description="Your order number: 1-32 letters and digits, unique per merchant.")
     channel: Annotated[str, StringConstraints(max_length=16)] = Field(
         description="`wechat`, `alipay` or `unionpay` for that channel's own code; `aggregate` for one gateway code "

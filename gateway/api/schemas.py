@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from gateway.domain.channels import Channel
 from gateway.domain.orders import OrderKind, OrderStatus
 
 _ORDER_EXAMPLE: dict[str, Any] = {
-    "id": "ord_0192f3a1b2c3d4e5f6a7b8c9",
+    "order_id": "ord_0192f3a1b2c3d4e5f6a7b8c9",
     "out_trade_no": "20261121000123",
     "merchant_id": "mch_0192f3a1b2c3a1b2c3d4e5f6",
     "store_id": "sto_0192f3a1b2c3a1b2c3d4e5f6",
@@ -22,6 +22,8 @@ _ORDER_EXAMPLE: dict[str, Any] = {
     "amount_fen": 1250,
     "refunded_fen": 0,
     "status": "PAID",
+    "failure_code": None,
+    "failure_detail": None,
     "description": "2 coffees",
     "auth_code_masked": "1342**********0000",
     "channel_trade_no": "4200001234202611210000000001",
@@ -47,7 +49,7 @@ class OrderOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_ORDER_EXAMPLE]})
 
-    id: str
+    order_id: str = Field(validation_alias=AliasChoices("order_id", "id"))
     out_trade_no: str
     merchant_id: str
     store_id: str
@@ -58,6 +60,8 @@ class OrderOut(BaseModel):
     amount_fen: int
     refunded_fen: int
     status: OrderStatus
+    failure_code: str | None = Field(description="Why the order failed, e.g. `payment_declined`; null otherwise.")
+    failure_detail: str | None = Field(description="More about the failure, for people (what the channel said).")
     description: str
     auth_code_masked: str | None = Field(description="B-scan-C only; payment codes are never shown in full.")
     channel_trade_no: str | None

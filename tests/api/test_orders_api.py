@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from gateway.api.payment_schemas import PaymentOut
 from gateway.domain.orders import OrderStatus
 from gateway.runtime import Runtime
 from tests.support.factories import MerchantFixture, insert_order, make_merchant
@@ -41,7 +42,7 @@ async def test_pages_cover_every_order_once_newest_first(
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         body = (await client.get("/v1/orders", params=params, headers=shop.headers)).json()
-        seen += [item["id"] for item in body["items"]]
+        seen += [item["order_id"] for item in body["items"]]
         pages += 1
         cursor = body["next_cursor"]
         if cursor is None:
@@ -61,7 +62,7 @@ async def test_filters(client: httpx.AsyncClient, runtime: Runtime, shop: Mercha
     async def ids(**params: str) -> set[str]:
         response = await client.get("/v1/orders", params=params, headers=shop.headers)
         assert response.status_code == 200, response.text
-        return {item["id"] for item in response.json()["items"]}
+        return {item["order_id"] for item in response.json()["items"]}
 
     assert await ids(status="PAYING") == {paying.id}
     assert await ids(channel="unionpay") == {late.id}
@@ -82,19 +83,44 @@ async def test_detail_has_the_history(client: httpx.AsyncClient, runtime: Runtim
     assert body["transitions"][1]["detail"] == {"note": "inserted by a test"}
 
 
+async def test_a_failed_order_says_why_and_names_its_id_as_terminals_see_it(
+    client: httpx.AsyncClient, runtime: Runtime, shop: MerchantFixture
+) -> None:
+    failed = await insert_order(
+        runtime,
+        shop,
+        status=OrderStatus.FAILED,
+        failure_code="payment_declined",
+        failure_detail="NOTENOUGH: the balance is too low",
+    )
+    paid = await insert_order(runtime, shop, created_at=T0)
+    detail = (await client.get(f"/v1/orders/{failed.id}", headers=shop.headers)).json()
+    assert (detail["order_id"], detail["failure_code"], detail["failure_detail"]) == (
+        failed.id,
+        "payment_declined",
+        "NOTENOUGH: the balance is too low",
+    )
+    assert "id" not in detail
+    listed = {item["order_id"]: item for item in (await client.get("/v1/orders", headers=shop.headers)).json()["items"]}
+    assert listed[failed.id]["failure_code"] == "payment_declined"
+    assert (listed[paid.id]["failure_code"], listed[paid.id]["failure_detail"]) == (None, None)
+    # Every field a terminal sees of a payment (PaymentOut) has the same name in the merchant's order.
+    assert set(PaymentOut.model_fields) <= set(detail)
+
+
 async def test_merchants_see_only_their_own_orders(
     client: httpx.AsyncClient, runtime: Runtime, shop: MerchantFixture, other_shop: MerchantFixture
 ) -> None:
     mine = await insert_order(runtime, shop)
     theirs = await insert_order(runtime, other_shop, out_trade_no=mine.out_trade_no)  # numbers are per merchant
     listed = (await client.get("/v1/orders", headers=shop.headers)).json()["items"]
-    assert [item["id"] for item in listed] == [mine.id]
+    assert [item["order_id"] for item in listed] == [mine.id]
     response = await client.get(f"/v1/orders/{theirs.id}", headers=shop.headers)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "order_not_found"
     by_number = await client.get("/v1/orders", params={"out_trade_no": mine.out_trade_no}, headers=other_shop.headers)
-    assert [item["id"] for item in by_number.json()["items"]] == [theirs.id]
+    assert [item["order_id"] for item in by_number.json()["items"]] == [theirs.id]
 
 
 @pytest.mark.parametrize(

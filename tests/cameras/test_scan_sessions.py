@@ -77,8 +77,8 @@ async def test_a_session_expires(settings: Settings) -> None:
 
 async def test_bad_session_requests_are_refused_and_write_nothing(live: LiveGateway) -> None:
     for body, problem in [
-        ({"amount_fen": 0}, "validation_error"),
-        ({"amount_fen": "12"}, "validation_error"),
+        ({"amount_fen": 0}, "invalid_amount"),
+        ({"amount_fen": "12"}, "invalid_amount"),
         ({"amount_fen": 10**12}, "amount_too_large"),
         ({"amount_fen": 100, "out_trade_no": "has spaces"}, "validation_error"),
         ({"amount_fen": 100, "tip": 5}, "validation_error"),

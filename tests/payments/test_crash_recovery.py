@@ -32,7 +32,7 @@ async def _all_final(
         if len(orders) >= expected and all(order["status"] not in ("CREATED", "PAYING") for order in orders):
             return orders
         await asyncio.sleep(0.1)
-    raise AssertionError(f"orders still pending: {[(o['id'], o['status']) for o in orders]}")
+    raise AssertionError(f"orders still pending: {[(o['order_id'], o['status']) for o in orders]}")
 
 
 async def test_sigkill_during_slow_payments_loses_nothing_and_charges_once(tmp_path: Path, database_url: str) -> None:
@@ -69,7 +69,7 @@ async def test_sigkill_during_slow_payments_loses_nothing_and_charges_once(tmp_p
             for order in orders:
                 sim = sim_urls[order["channel"]]
                 ledger = (
-                    await http.get(f"{sim}/_sim/ledger", params={"out_trade_no": channel_order_no(order["id"])})
+                    await http.get(f"{sim}/_sim/ledger", params={"out_trade_no": channel_order_no(order["order_id"])})
                 ).json()
                 entries = ledger["entries"]
                 charged = sum(e["amount_fen"] for e in entries if e["kind"] == "charge")

@@ -134,10 +134,10 @@ async def test_a_paying_answer_is_replayed_as_the_news(live: LiveGateway) -> Non
 
 
 BAD_BODIES = [
-    ({"amount_fen": 0}, "validation_error"),
-    ({"amount_fen": -5}, "validation_error"),
-    ({"amount_fen": 12.5}, "validation_error"),
-    ({"amount_fen": "100"}, "validation_error"),
+    ({"amount_fen": 0}, "invalid_amount"),
+    ({"amount_fen": -5}, "invalid_amount"),
+    ({"amount_fen": 12.5}, "invalid_amount"),
+    ({"amount_fen": "100"}, "invalid_amount"),
     ({"amount_fen": 100_000_001}, "amount_too_large"),
     ({"out_trade_no": "A" * 33}, "validation_error"),
     ({"out_trade_no": "no-dashes"}, "validation_error"),

@@ -26,7 +26,7 @@ BAD_INPUT: list[tuple[dict[str, Any], str]] = [
     ({"amount_fen": 0}, "invalid_amount"),
     ({"amount_fen": -5}, "invalid_amount"),
     ({"amount_fen": 100_000_001}, "amount_too_large"),
-    ({"amount_fen": "12"}, "validation_error"),
+    ({"amount_fen": "12"}, "invalid_amount"),
     ({"expires_in_s": 59}, "invalid_expiry"),
     ({"expires_in_s": 7201}, "invalid_expiry"),
     ({"out_trade_no": "has space"}, "validation_error"),
