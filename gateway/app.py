@@ -79,17 +79,9 @@ async def start(runtime: Runtime) -> None:
     if settings.should_migrate_on_start:
         await upgrade(runtime.db)
     if settings.dev_mode:
-        credentials = await ensure_demo_merchant(
-            runtime.merchants, settings.var_dir / "demo-credentials.json", runtime.cameras
-        )
-        print(
-            f"Demo merchant {credentials['merchant_id']}: API key {credentials['api_key']}\n"
-            f"Demo terminal {credentials['terminal_id']}: key {credentials['terminal_key_id']}\n"
-            f"Demo camera {credentials['camera_id']} (its key is in the credentials file)\n"
-            f"All demo credentials: {settings.var_dir / 'demo-credentials.json'}\n"
-            f"Swagger: {settings.base_url}/docs",
-            flush=True,
-        )
+        credentials_path = settings.var_dir / "demo-credentials.json"
+        seed = await ensure_demo_merchant(runtime.merchants, credentials_path, runtime.cameras)
+        print(seed.banner(f"{settings.base_url}/docs"), flush=True)
     runtime.start_background()
 
 

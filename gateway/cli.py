@@ -1,17 +1,22 @@
-"""The `gateway` command: serve, export the OpenAPI spec, migrate, and create merchants and their things."""
+"""The `gateway` command: serve, export the OpenAPI spec, migrate, back up, and administer merchants and their
+things (create, list, disable, enable, rotate and revoke keys).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
@@ -19,6 +24,8 @@ from gateway.runtime import ConfigurationError, Runtime
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from gateway.services.credentials import RotatedKey
 
 OPENAPI_PATH = Path("openapi/openapi.json")
 
@@ -66,11 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     db_restore.add_argument("path", type=Path)
     db_restore.set_defaults(run=_db_restore)
 
-    merchants = commands.add_parser("merchants", help="merchants").add_subparsers(title="merchant commands")
-    create_merchant = merchants.add_parser("create", help="create a merchant and print its API key once")
-    create_merchant.add_argument("--name", required=True)
-    create_merchant.add_argument("--require-operator", action="store_true", help="payments need a signed-in operator")
-    create_merchant.set_defaults(run=_create_merchant)
+    _kind_commands(commands, MERCHANTS, _add_create_merchant)
 
     stores = commands.add_parser("stores", help="stores").add_subparsers(title="store commands")
     create_store = stores.add_parser("create", help="create a store of a merchant")
@@ -78,20 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     create_store.add_argument("--name", required=True)
     create_store.set_defaults(run=_create_store)
 
-    terminals = commands.add_parser("terminals", help="terminals").add_subparsers(title="terminal commands")
-    create_terminal = terminals.add_parser("create", help="register a terminal and print its key once")
-    create_terminal.add_argument("--merchant", required=True)
-    create_terminal.add_argument("--store", required=True)
-    create_terminal.add_argument("--name", required=True)
-    create_terminal.add_argument("--single-limit-fen", type=int, help="largest single payment")
-    create_terminal.add_argument("--daily-limit-fen", type=int, help="largest total per day")
-    create_terminal.set_defaults(run=_create_terminal)
-
-    cameras = commands.add_parser("cameras", help="cameras").add_subparsers(title="camera commands")
-    create_camera = cameras.add_parser("create", help="bind a camera to a terminal and print its key once")
-    create_camera.add_argument("--terminal", required=True)
-    create_camera.add_argument("--name", default="", help="e.g. where it points")
-    create_camera.set_defaults(run=_create_camera)
+    _kind_commands(commands, TERMINALS, _add_create_terminal)
+    _kind_commands(commands, CAMERAS, _add_create_camera)
 
     operators = commands.add_parser("operators", help="operators").add_subparsers(title="operator commands")
     create_operator = operators.add_parser("create", help="create a cashier or supervisor")
@@ -102,6 +93,133 @@ def _parser() -> argparse.ArgumentParser:
     create_operator.add_argument("--password", help="prompted for when left out")
     create_operator.set_defaults(run=_create_operator)
     return parser
+
+
+def _add_create_merchant(merchants: Any) -> None:
+    create = merchants.add_parser("create", help="create a merchant and print its API key once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--require-operator", action="store_true", help="payments need a signed-in operator")
+    create.set_defaults(run=_create_merchant)
+
+
+def _add_create_terminal(terminals: Any) -> None:
+    create = terminals.add_parser("create", help="register a terminal and print its key once")
+    create.add_argument("--merchant", required=True)
+    create.add_argument("--store", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--single-limit-fen", type=int, help="largest single payment")
+    create.add_argument("--daily-limit-fen", type=int, help="largest total per day")
+    create.set_defaults(run=_create_terminal)
+
+
+def _add_create_camera(cameras: Any) -> None:
+    create = cameras.add_parser("create", help="bind a camera to a terminal and print its key once")
+    create.add_argument("--terminal", required=True)
+    create.add_argument("--name", default="", help="e.g. where it points")
+    create.set_defaults(run=_create_camera)
+
+
+class _KeyedThings(Protocol):
+    """What the CLI asks of the merchant, terminal and camera services alike."""
+
+    async def set_disabled(self, thing_id: str, disabled: bool, /) -> datetime | None: ...
+    async def rotate_key(self, thing_id: str, /) -> RotatedKey: ...
+    async def revoke_key(self, thing_id: str, key_id: str, /) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of thing with its own key, as the CLI administers it."""
+
+    noun: str  # "merchant"
+    key_name: str  # what its key is called
+    key_example: str  # how a key id looks
+    secret_field: str  # the field `create` prints its secret in
+    service: Callable[[Runtime], _KeyedThings]
+    list_filter: tuple[str, str] | None  # (option, what it names) narrowing `list`, if any
+    summaries: Callable[[Runtime, str | None], Awaitable[Sequence[Any]]]
+
+    @property
+    def plural(self) -> str:
+        return f"{self.noun}s"
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.noun}_id"
+
+
+MERCHANTS = _Kind(
+    "merchant",
+    "API key",
+    "mk_<prefix>",
+    "api_key",
+    lambda runtime: runtime.merchants,
+    None,
+    lambda runtime, _filter: runtime.merchants.list_merchants(),
+)
+TERMINALS = _Kind(
+    "terminal",
+    "signing key",
+    "tk_...",
+    "secret",
+    lambda runtime: runtime.terminals,
+    ("--merchant", "merchant"),
+    lambda runtime, merchant_id: runtime.terminals.list_terminals(merchant_id),
+)
+CAMERAS = _Kind(
+    "camera",
+    "camera key",
+    "ck_<prefix>",
+    "key",
+    lambda runtime: runtime.cameras,
+    ("--terminal", "terminal"),
+    lambda runtime, terminal_id: runtime.cameras.list_cameras(terminal_id),
+)
+
+
+def _kind_commands(commands: Any, kind: _Kind, add_create: Callable[[Any], None]) -> None:
+    """`gateway <kinds> create|list|disable|enable|rotate-key|revoke-key`; `add_create` adds `create`."""
+    parser = commands.add_parser(
+        kind.plural,
+        help=f"{kind.plural}: create, list, disable, enable, rotate-key, revoke-key",
+        description=f"A {kind.noun}'s key rotation: `rotate-key` prints a new {kind.key_name} once, and the old "
+        f"one keeps working (two valid keys) until `revoke-key` revokes it. A disabled {kind.noun} is refused "
+        f"(403 {kind.noun}_disabled) until it is enabled again.",
+    )
+    group = parser.add_subparsers(title=f"{kind.noun} commands")
+    add_create(group)
+    id_metavar = f"{kind.noun.upper()}_ID"
+
+    listing = group.add_parser(
+        "list", help=f"list {kind.plural} with their state and key ids (never a secret), as JSON"
+    )
+    if kind.list_filter is not None:
+        option, owner = kind.list_filter
+        listing.add_argument(option, dest="list_filter", metavar=f"{owner.upper()}_ID", help=f"only this {owner}'s")
+    listing.set_defaults(run=_list_things, kind=kind)
+
+    for verb, disabled, text in (
+        ("disable", True, f"refuse the {kind.noun} at authentication (403 {kind.noun}_disabled)"),
+        ("enable", False, f"let a disabled {kind.noun} in again"),
+    ):
+        toggle = group.add_parser(verb, help=text)
+        toggle.add_argument("thing_id", metavar=id_metavar)
+        toggle.set_defaults(run=_set_disabled, kind=kind, disabled=disabled)
+
+    rotate = group.add_parser(
+        "rotate-key",
+        help=f"issue a new {kind.key_name} and print it once; the old one works until revoke-key",
+    )
+    rotate.add_argument("thing_id", metavar=id_metavar)
+    rotate.set_defaults(run=_rotate_key, kind=kind)
+
+    revoke = group.add_parser(
+        "revoke-key",
+        help=f"revoke one of the two {kind.key_name}s of a rotation (usually the old one); the other stays",
+    )
+    revoke.add_argument("thing_id", metavar=id_metavar)
+    revoke.add_argument("key_id", metavar="KEY_ID", help=f"as `list` shows it: {kind.key_example}")
+    revoke.set_defaults(run=_revoke_key, kind=kind)
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -213,6 +331,58 @@ def _backup_errors() -> Iterator[None]:
         raise SystemExit(2 if isinstance(exc, UseDatabaseTools) else 1) from exc
 
 
+def _list_things(args: argparse.Namespace) -> None:
+    kind: _Kind = args.kind
+
+    async def run(runtime: Runtime) -> None:
+        summaries = await kind.summaries(runtime, getattr(args, "list_filter", None))
+        print(json.dumps([dataclasses.asdict(summary) for summary in summaries], indent=2, default=_json_value))
+
+    _with_runtime(run)
+
+
+def _set_disabled(args: argparse.Namespace) -> None:
+    kind: _Kind = args.kind
+
+    async def run(runtime: Runtime) -> None:
+        disabled_at = await kind.service(runtime).set_disabled(args.thing_id, args.disabled)
+        _print_json({kind.id_field: args.thing_id, "disabled_at": disabled_at})
+
+    _with_runtime(run)
+
+
+def _rotate_key(args: argparse.Namespace) -> None:
+    kind: _Kind = args.kind
+
+    async def run(runtime: Runtime) -> None:
+        rotated = await kind.service(runtime).rotate_key(args.thing_id)
+        _print_json(
+            {
+                kind.id_field: rotated.owner_id,
+                "key_id": rotated.key_id,
+                kind.secret_field: rotated.secret,
+                "previous_key_id": rotated.previous_key_id,
+            }
+        )
+        print(
+            f"The new {kind.key_name} is shown only now. Both keys work until you revoke the old one: "
+            f"gateway {kind.plural} revoke-key {rotated.owner_id} {rotated.previous_key_id}",
+            file=sys.stderr,
+        )
+
+    _with_runtime(run)
+
+
+def _revoke_key(args: argparse.Namespace) -> None:
+    kind: _Kind = args.kind
+
+    async def run(runtime: Runtime) -> None:
+        await kind.service(runtime).revoke_key(args.thing_id, args.key_id)
+        _print_json({kind.id_field: args.thing_id, "revoked_key_id": args.key_id})
+
+    _with_runtime(run)
+
+
 def _create_merchant(args: argparse.Namespace) -> None:
     async def run(runtime: Runtime) -> None:
         merchant = await runtime.merchants.create_merchant(args.name, args.require_operator)
@@ -274,7 +444,7 @@ def _with_runtime(action: Callable[[Runtime], Awaitable[None]], migrate: bool = 
     from gateway.persistence.migrate import upgrade
 
     async def run() -> None:
-        runtime = Runtime.build(Settings())
+        runtime = Runtime.build(_admin_settings())
         try:
             if migrate and runtime.settings.should_migrate_on_start:
                 await upgrade(runtime.db)
@@ -285,5 +455,28 @@ def _with_runtime(action: Callable[[Runtime], Awaitable[None]], migrate: bool = 
     asyncio.run(run())
 
 
+def _admin_settings() -> Settings:
+    """The settings `serve` uses; in a dev var dir (where dev mode keeps its generated secret key) dev mode, as
+    `./dev serve` runs it, so that key is found there without GATEWAY_SECRET_KEY.
+    """
+    settings = Settings()
+    if settings.secret_key is not None or settings.dev_mode:
+        return settings
+    if settings.dev_secret_key_path.exists():
+        print(f"gateway: dev var dir {settings.var_dir}: using its dev secret key", file=sys.stderr)
+        return settings.model_copy(update={"dev_mode": True})
+    raise ConfigurationError(
+        "set GATEWAY_SECRET_KEY to the secret key the gateway serves with (it encrypts terminal keys at rest); "
+        f"{settings.var_dir} is not a dev var dir (it has no {settings.dev_secret_key_path.name}, which "
+        "`./dev serve` makes), so no key can be found there"
+    )
+
+
 def _print_json(value: dict[str, Any]) -> None:
-    print(json.dumps(value, indent=2))
+    print(json.dumps(value, indent=2, default=_json_value))
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

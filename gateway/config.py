@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.var_dir / 'gateway.db'}"
 
     @property
+    def dev_secret_key_path(self) -> Path:
+        """Where dev mode keeps the secret key it generates; a var dir holding one is a dev var dir."""
+        return self.var_dir / "secret-key"
+
+    @property
     def is_sqlite(self) -> bool:
         return self.effective_database_url.startswith("sqlite")
 

@@ -175,7 +175,7 @@ def master_secret(settings: Settings) -> str:
         return settings.secret_key.get_secret_value()
     if not settings.dev_mode:
         raise ConfigurationError("set GATEWAY_SECRET_KEY (it encrypts terminal keys at rest)")
-    path = settings.var_dir / "secret-key"
+    path = settings.dev_secret_key_path
     if not path.exists():
         write_private_file(path, secrets.token_urlsafe(32))
     return path.read_text().strip()

@@ -1,21 +1,39 @@
-"""The `gateway` command: creating merchants and their things, migrating, exporting the spec, refusing bad input."""
+"""The `gateway` command: creating, listing, disabling merchants and their things and rotating their keys,
+finding a dev var dir's secret key, migrating, exporting the spec, refusing bad input."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
+
+from gateway import cli
+from gateway.app import create_app
+from gateway.client import signed_headers
+from gateway.config import Settings
+from gateway.services.camera_streams import serve_camera_frames
 
 ROOT = Path(__file__).parent.parent
 
 
-def gateway(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def gateway(tmp_path: Path, *args: str, check: bool = True, dev_mode: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the command in tmp_path; `dev_mode=False` runs it as a second shell next to `./dev serve` would."""
     env = {**os.environ, "GATEWAY_VAR_DIR": str(tmp_path / "var"), "GATEWAY_DEV_MODE": "true"}
-    env.pop("GATEWAY_DATABASE_URL", None)
+    if not dev_mode:
+        del env["GATEWAY_DEV_MODE"]
+    for name in ("GATEWAY_DATABASE_URL", "GATEWAY_SECRET_KEY"):
+        env.pop(name, None)
     result = subprocess.run(
         [str(Path(sys.executable).parent / "gateway"), *args],
         capture_output=True,
@@ -98,3 +116,290 @@ def test_db_upgrade_and_openapi(workdir: Path) -> None:
     assert "latest revision" in gateway(workdir, "db", "upgrade").stdout
     gateway(workdir, "openapi", "--output", "spec.json")
     assert (workdir / "spec.json").read_text() == (ROOT / "openapi" / "openapi.json").read_text()
+
+
+# ---- a dev var dir's secret key ----------------------------------------------------------------------------------
+
+
+async def test_admin_commands_find_the_dev_secret_key_of_a_dev_var_dir(tmp_path: Path) -> None:
+    refused = gateway(tmp_path, "merchants", "create", "--name", "Early", check=False, dev_mode=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "set GATEWAY_SECRET_KEY" in refused.stderr and "is not a dev var dir" in refused.stderr
+    assert not (tmp_path / "var" / "secret-key").exists(), "outside dev mode no key is made up"
+
+    dev = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        var_dir=tmp_path / "var",
+        dev_mode=True,
+        database_url=None,
+        secret_key=None,
+        log_json=False,
+    )
+    async with started(dev):  # what `./dev serve` does on its first start
+        pass
+    demo = json.loads((tmp_path / "var" / "demo-credentials.json").read_text())
+    args = ["terminals", "create", "--merchant", demo["merchant_id"], "--store", demo["store_id"], "--name", "Till 2"]
+    created = await asyncio.to_thread(gateway, tmp_path, *args, dev_mode=False)
+    assert "using its dev secret key" in created.stderr
+    terminal = json.loads(created.stdout)
+
+    async with started(dev) as app, client_of(app) as http:  # the secret was sealed with the key serve uses
+        assert await terminal_answer(http, terminal["key_id"], terminal["secret"]) == "authenticated"
+
+
+# ---- list, disable, enable, rotate-key, revoke-key ---------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def started(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def client_of(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test")
+
+
+def _answer(response: httpx.Response, authenticated_status: int) -> str:
+    """The word "authenticated" if the request got past authentication, else the problem's code."""
+    if response.status_code == authenticated_status:
+        return "authenticated"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.status_code in (401, 403)
+    code: str = response.json()["code"]
+    return code
+
+
+async def merchant_answer(http: httpx.AsyncClient, _key_id: str, api_key: str) -> str:
+    return _answer(await http.get("/v1/orders", headers={"X-API-Key": api_key}), 200)
+
+
+async def terminal_answer(http: httpx.AsyncClient, key_id: str, secret: str) -> str:
+    path = "/v1/payments/ord_none"
+    response = await http.get(path, headers=signed_headers(key_id, secret, "GET", path, b""))
+    return _answer(response, 404)  # order_not_found: the terminal was let in
+
+
+def camera_answer(camera_id: str) -> Callable[[httpx.AsyncClient, str, str], Awaitable[str]]:
+    async def answer(http: httpx.AsyncClient, _key_id: str, key: str) -> str:
+        response = await http.post(
+            f"/v1/cameras/{camera_id}/codes",
+            json={"code": "134567890123456789"},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        return _answer(response, 409)  # no_open_session: the camera was let in
+
+    return answer
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """One merchant, terminal or camera as the CLI made it, and how to ask the API whether a key of it works."""
+
+    kind: str  # the command: merchants, terminals, cameras
+    thing_id: str
+    key_id: str
+    secret: str
+    secret_field: str  # where create and rotate-key print the secret
+    bad_key_code: str  # the 401 of a revoked key
+    works: Callable[[httpx.AsyncClient, str, str], Awaitable[str]]  # "authenticated", or the refusal's code
+
+
+@pytest.fixture
+async def shop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[tuple[FastAPI, dict[str, Keyed]]]:
+    """A running gateway and, made with the CLI on its database, a merchant with a terminal and a camera."""
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.delenv("GATEWAY_DEV_MODE", raising=False)
+    monkeypatch.setenv("GATEWAY_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.effective_database_url)
+    assert settings.secret_key is not None
+    monkeypatch.setenv("GATEWAY_SECRET_KEY", settings.secret_key.get_secret_value())
+    async with started(settings) as app:
+        merchant = await run_cli(capsys, "merchants", "create", "--name", "Noodle Bar")
+        store = await run_cli(capsys, "stores", "create", "--merchant", merchant["merchant_id"], "--name", "Main")
+        terminal = await run_cli(
+            capsys,
+            *("terminals", "create", "--merchant", merchant["merchant_id"], "--store", store["store_id"]),
+            *("--name", "Till 1"),
+        )
+        camera = await run_cli(capsys, "cameras", "create", "--terminal", terminal["terminal_id"])
+        api_key, camera_key = merchant["api_key"], camera["key"]
+        yield (
+            app,
+            {
+                "merchants": Keyed(
+                    "merchants",
+                    merchant["merchant_id"],
+                    key_id_of(api_key),
+                    api_key,
+                    "api_key",
+                    "invalid_api_key",
+                    merchant_answer,
+                ),
+                "terminals": Keyed(
+                    "terminals",
+                    terminal["terminal_id"],
+                    terminal["key_id"],
+                    terminal["secret"],
+                    "secret",
+                    "unknown_terminal_key",
+                    terminal_answer,
+                ),
+                "cameras": Keyed(
+                    "cameras",
+                    camera["camera_id"],
+                    key_id_of(camera_key),
+                    camera_key,
+                    "key",
+                    "invalid_camera_key",
+                    camera_answer(camera["camera_id"]),
+                ),
+            },
+        )
+
+
+def key_id_of(token: str) -> str:
+    """`mk_<prefix>` of `mk_<prefix>_<secret>` (the secret may hold '_' too)."""
+    kind, prefix, _secret = token.split("_", 2)
+    return f"{kind}_{prefix}"
+
+
+async def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """The command's JSON output; run in a thread, as it runs its own event loop (next to the gateway's)."""
+    await asyncio.to_thread(cli.main, list(args))
+    return json.loads(capsys.readouterr().out)
+
+
+async def refused_cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What the command says on stderr when it refuses (exit 1)."""
+    with pytest.raises(SystemExit) as exit_info:
+        await asyncio.to_thread(cli.main, list(args))
+    assert exit_info.value.code == 1
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["merchants", "terminals", "cameras"])
+async def test_rotate_key_keeps_both_keys_working_until_the_old_one_is_revoked(
+    shop: tuple[FastAPI, dict[str, Keyed]], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, things = shop
+    thing = things[kind]
+    async with client_of(app) as http:
+        rotated = await run_cli(capsys, kind, "rotate-key", thing.thing_id)
+        new_key_id, new_secret = rotated["key_id"], rotated[thing.secret_field]
+        assert rotated["previous_key_id"] == thing.key_id and new_key_id != thing.key_id
+        assert await thing.works(http, thing.key_id, thing.secret) == "authenticated"
+        assert await thing.works(http, new_key_id, new_secret) == "authenticated"
+
+        [listed] = [row for row in await run_cli(capsys, kind, "list") if thing.thing_id in row.values()]
+        assert listed["key_ids"] == [thing.key_id, new_key_id] and listed["disabled_at"] is None
+        assert thing.secret not in json.dumps(listed) and new_secret not in json.dumps(listed)
+
+        assert "key rotation already" in await refused_cli(capsys, kind, "rotate-key", thing.thing_id)
+
+        revoked = await run_cli(capsys, kind, "revoke-key", thing.thing_id, thing.key_id)
+        assert revoked["revoked_key_id"] == thing.key_id
+        assert await thing.works(http, thing.key_id, thing.secret) == thing.bad_key_code
+        assert await thing.works(http, new_key_id, new_secret) == "authenticated"
+        [listed] = [row for row in await run_cli(capsys, kind, "list") if thing.thing_id in row.values()]
+        assert listed["key_ids"] == [new_key_id]
+
+        assert "is the only key" in await refused_cli(capsys, kind, "revoke-key", thing.thing_id, new_key_id)
+        assert "no live key" in await refused_cli(capsys, kind, "revoke-key", thing.thing_id, thing.key_id)
+
+
+@pytest.mark.parametrize("kind", ["merchants", "terminals", "cameras"])
+async def test_revoking_the_new_key_of_a_rotation_goes_back_to_the_old_one(
+    shop: tuple[FastAPI, dict[str, Keyed]], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, things = shop
+    thing = things[kind]
+    rotated = await run_cli(capsys, kind, "rotate-key", thing.thing_id)
+    await run_cli(capsys, kind, "revoke-key", thing.thing_id, rotated["key_id"])
+    async with client_of(app) as http:
+        assert await thing.works(http, rotated["key_id"], rotated[thing.secret_field]) == thing.bad_key_code
+        assert await thing.works(http, thing.key_id, thing.secret) == "authenticated"
+
+
+@pytest.mark.parametrize("kind", ["merchants", "terminals", "cameras"])
+async def test_a_disabled_thing_is_refused_until_enabled(
+    shop: tuple[FastAPI, dict[str, Keyed]], kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, things = shop
+    thing = things[kind]
+    noun = kind.removesuffix("s")
+    async with client_of(app) as http:
+        disabled = await run_cli(capsys, kind, "disable", thing.thing_id)
+        assert disabled[f"{noun}_id"] == thing.thing_id and disabled["disabled_at"] is not None
+        assert await thing.works(http, thing.key_id, thing.secret) == f"{noun}_disabled"
+        [listed] = [row for row in await run_cli(capsys, kind, "list") if thing.thing_id in row.values()]
+        assert listed["disabled_at"] == disabled["disabled_at"]
+        # a wrong secret learns nothing of the state: it is refused as wrong
+        wrong = await thing.works(http, thing.key_id, thing.secret[:-2] + "xx")
+        assert wrong in {thing.bad_key_code, "invalid_signature"}
+
+        assert (await run_cli(capsys, kind, "enable", thing.thing_id))["disabled_at"] is None
+        assert await thing.works(http, thing.key_id, thing.secret) == "authenticated"
+    assert f"no {noun} nope" in await refused_cli(capsys, kind, "disable", "nope")
+
+
+async def test_a_disabled_merchant_s_terminals_and_cameras_are_refused(
+    shop: tuple[FastAPI, dict[str, Keyed]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, things = shop
+    await run_cli(capsys, "merchants", "disable", things["merchants"].thing_id)
+    async with client_of(app) as http:
+        for kind in ("terminals", "cameras"):
+            thing = things[kind]
+            assert await thing.works(http, thing.key_id, thing.secret) == "merchant_disabled"
+
+
+async def test_list_filters_by_owner_and_shows_no_secret(
+    shop: tuple[FastAPI, dict[str, Keyed]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _app, things = shop
+    merchant, terminal, camera = things["merchants"], things["terminals"], things["cameras"]
+    listed = {
+        "merchants": await run_cli(capsys, "merchants", "list"),
+        "terminals": await run_cli(capsys, "terminals", "list", "--merchant", merchant.thing_id),
+        "cameras": await run_cli(capsys, "cameras", "list", "--terminal", terminal.thing_id),
+    }
+    assert [row["key_ids"] for row in listed["merchants"]] == [[merchant.key_id]]
+    assert [row["terminal_id"] for row in listed["terminals"]] == [terminal.thing_id]
+    assert [row["camera_id"] for row in listed["cameras"]] == [camera.thing_id]
+    assert await run_cli(capsys, "terminals", "list", "--merchant", "mch_other") == []
+    assert await run_cli(capsys, "cameras", "list", "--terminal", "trm_other") == []
+    text = json.dumps(listed)
+    for thing in things.values():
+        secret = thing.secret if thing.kind == "terminals" else thing.secret.split("_", 2)[2]  # mk_/ck_ keys
+        assert secret not in text
+
+
+class RefusedSocket:
+    """A camera's frame websocket the gateway is expected to close before reading anything."""
+
+    closed: tuple[int, str] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        raise AssertionError("a refused stream is not read")
+
+    async def send_json(self, data: Any) -> None:
+        raise AssertionError(f"a refused stream is sent nothing, not {data}")
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+
+async def test_a_disabled_camera_s_frame_stream_is_closed_as_a_policy_violation(
+    shop: tuple[FastAPI, dict[str, Keyed]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app, things = shop
+    camera = things["cameras"]
+    await run_cli(capsys, "cameras", "disable", camera.thing_id)
+    socket = RefusedSocket()
+    await serve_camera_frames(socket, camera.thing_id, camera.secret, app.state.runtime.cameras)
+    assert socket.closed is not None
+    assert socket.closed[0] == 1008 and socket.closed[1].startswith("camera_disabled:")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import select, update
 
 from gateway.domain.errors import NotFound
+from gateway.persistence import rotating_keys
 from gateway.persistence.database import Tx
-from gateway.persistence.tables import ApiKey, Merchant, Operator, Store, Terminal
+from gateway.persistence.tables import ApiKey, Merchant, Operator, Store, Terminal, table_of
+
+_api_keys = table_of(ApiKey)
+_merchants = table_of(Merchant)
 
 
 def add_merchant(tx: Tx, merchant: Merchant, first_key: ApiKey) -> None:
@@ -56,3 +62,47 @@ def live_api_key(tx: Tx, prefix: str) -> tuple[ApiKey, Merchant] | None:
         .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+def live_key_prefixes(tx: Tx, merchant_id: str) -> list[str]:
+    """The prefixes of the merchant's unrevoked API keys, oldest first, with the merchant's row locked until the
+    transaction ends (so two rotations of one merchant cannot both see one key); NotFound if there is none.
+    """
+    if tx.session.get(Merchant, merchant_id, with_for_update=True) is None:
+        raise NotFound(f"no merchant {merchant_id}", code="merchant_not_found")
+    return list(
+        tx.session.scalars(
+            select(ApiKey.prefix)
+            .where(ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+        )
+    )
+
+
+def add_api_key(tx: Tx, key: ApiKey) -> None:
+    tx.session.add(key)
+
+
+def revoke_api_key(tx: Tx, merchant_id: str, prefix: str, revoked_at: datetime) -> bool:
+    """Revoke the merchant's live key with this prefix; False if it has none."""
+    revoked = tx.connection.execute(
+        update(_api_keys)
+        .where(_api_keys.c.merchant_id == merchant_id, _api_keys.c.prefix == prefix, _api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=revoked_at)
+    )
+    return revoked.rowcount == 1
+
+
+def list_merchants(tx: Tx) -> list[tuple[Merchant, list[str]]]:
+    """Every merchant, oldest first, with the prefixes of its live API keys (oldest first)."""
+    merchants = list(tx.session.scalars(select(Merchant).order_by(Merchant.created_at, Merchant.id)))
+    prefixes: dict[str, list[str]] = {merchant.id: [] for merchant in merchants}
+    live = select(ApiKey.merchant_id, ApiKey.prefix).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+    for merchant_id, prefix in tx.connection.execute(live):
+        prefixes.setdefault(merchant_id, []).append(prefix)
+    return [(merchant, prefixes[merchant.id]) for merchant in merchants]
+
+
+def set_merchant_disabled(tx: Tx, merchant_id: str, disabled_at: datetime | None) -> bool:
+    """Disable (a time) or enable (None) the merchant; False if there is none."""
+    return rotating_keys.set_disabled(tx, _merchants, merchant_id, disabled_at)

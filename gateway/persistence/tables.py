@@ -98,6 +98,7 @@ class Merchant(Base):
     name: Mapped[str] = mapped_column(String(128))
     require_operator: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiKey(Base):
@@ -134,6 +135,9 @@ class Terminal(Base):
     name: Mapped[str] = mapped_column(String(128))
     key_id: Mapped[str] = mapped_column(String(32), unique=True)
     secret_encrypted: Mapped[str] = mapped_column(String(256))
+    # The key a rotation replaced: it signs too until it is revoked.
+    previous_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True, index=True)
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(String(256), nullable=True)
     single_limit_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     daily_limit_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the last sequence number given to an event
@@ -359,6 +363,9 @@ class Camera(Base):
     name: Mapped[str] = mapped_column(String(128), default="")
     key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
+    # The key a rotation replaced: it works too until it is revoked.
+    previous_key_prefix: Mapped[str | None] = mapped_column(String(16), nullable=True, unique=True, index=True)
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

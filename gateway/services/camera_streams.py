@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from camera.pipeline import CodePipeline, EventKind, PipelineEvent
 from camera.sources import PushSource
 from gateway.domain.codes import mask_payment_code
-from gateway.domain.errors import Conflict, DomainError, Unauthenticated
+from gateway.domain.errors import Conflict, DomainError, Forbidden, Unauthenticated
 from gateway.services.cameras import CameraIdentity, CameraService
 
 log = logging.getLogger(__name__)
@@ -44,13 +44,14 @@ async def serve_camera_frames(
 ) -> None:
     """Binary JPEG (or PNG) frames in; JSON status messages out, until the camera or the gateway ends the stream.
 
-    A bad key closes with 1008, a gateway decoding as many streams as it may with 1013 (try later).
+    A bad key or a disabled camera closes with 1008, a gateway decoding as many streams as it may with 1013
+    (try later).
     """
     try:
         camera = await cameras.authenticate(camera_id, token)
         stream = FrameStream(websocket, cameras, camera)
         cameras.admit_stream(camera.camera_id, stream.replace)
-    except (Unauthenticated, Conflict) as refusal:
+    except (Unauthenticated, Forbidden, Conflict) as refusal:
         log.warning("camera websocket for %.32s refused: %s", camera_id, refusal.code)
         close_code = CLOSE_TRY_LATER if refusal.code == "too_many_camera_streams" else CLOSE_POLICY
         await websocket.close(close_code, f"{refusal.code}: {refusal.detail}")

@@ -14,6 +14,7 @@ from gateway.domain.codes import classify_payment_code, mask_payment_code
 from gateway.domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     MalformedPaymentCode,
     NotFound,
@@ -27,7 +28,16 @@ from gateway.persistence import terminals as terminal_rows
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.orders import load_order
 from gateway.persistence.tables import Camera, Order, ScanSession
-from gateway.services.credentials import CAMERA_KEY_PREFIX, issue_api_key, secret_matches, split_api_key
+from gateway.services.credentials import (
+    CAMERA_KEY_PREFIX,
+    RotatedKey,
+    issue_api_key,
+    key_id,
+    revoke_row_key,
+    rotate_row_key,
+    secret_matches,
+    split_api_key,
+)
 from gateway.services.payments import MicropayInput, PaymentService
 from gateway.services.terminals import TerminalContext
 
@@ -54,6 +64,20 @@ class NewCamera:
     terminal_id: str
     name: str
     key: str  # shown once
+
+
+@dataclass(frozen=True)
+class CameraSummary:
+    """A camera as listed: no secret, only the ids of its keys (`ck_<prefix>`; two during a rotation, oldest
+    first).
+    """
+
+    camera_id: str
+    terminal_id: str
+    name: str
+    created_at: datetime
+    disabled_at: datetime | None
+    key_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -99,17 +123,58 @@ class CameraService:
         return NewCamera(camera.id, terminal_id, camera.name, key.token)
 
     async def authenticate(self, camera_id: str, token: str | None) -> CameraIdentity:
-        """The camera whose key this is; a key of another camera, or of a disabled one, is not valid here."""
+        """The camera whose key (current, or replaced by a rotation and not yet revoked) this is; a key of another
+        camera is not valid here. A disabled camera, or one of a disabled terminal or merchant, is refused (403).
+        """
         if not token:
             raise Unauthenticated("send the camera key as 'Authorization: Bearer ck_...'", code="missing_camera_key")
         parts = split_api_key(token, CAMERA_KEY_PREFIX)
         if parts is None:
             raise Unauthenticated("the camera key is not valid", code="invalid_camera_key")
         prefix, secret = parts
-        camera = await self._db.transaction(camera_rows.live_camera_by_key_prefix, prefix)
+        camera = await self._db.transaction(camera_rows.camera_by_key_prefix, prefix)
         if camera is None or camera.id != camera_id or not secret_matches(secret, camera.secret_hash):
             raise Unauthenticated("the camera key is not valid", code="invalid_camera_key")
+        if camera.merchant_disabled_at is not None:
+            raise Forbidden("this camera's merchant is disabled", code="merchant_disabled")
+        if camera.terminal_disabled_at is not None:
+            raise Forbidden(f"terminal {camera.terminal_id} is disabled", code="terminal_disabled")
+        if camera.disabled_at is not None:
+            raise Forbidden(f"camera {camera.id} is disabled", code="camera_disabled")
         return CameraIdentity(camera.id, camera.terminal_id)
+
+    async def list_cameras(self, terminal_id: str | None = None) -> list[CameraSummary]:
+        rows = await self._db.transaction(camera_rows.list_cameras, terminal_id)
+        return [
+            CameraSummary(
+                row.id,
+                row.terminal_id,
+                row.name,
+                row.created_at,
+                row.disabled_at,
+                [key_id(CAMERA_KEY_PREFIX, p) for p in (row.previous_key_prefix, row.key_prefix) if p is not None],
+            )
+            for row in rows
+        ]
+
+    async def set_disabled(self, camera_id: str, disabled: bool) -> datetime | None:
+        """Disable the camera (its codes and frames are refused) or enable it again."""
+        disabled_at = datetime.now(UTC) if disabled else None
+        if not await self._db.transaction(camera_rows.set_camera_disabled, camera_id, disabled_at):
+            raise NotFound(f"no camera {camera_id}", code="camera_not_found")
+        return disabled_at
+
+    async def rotate_key(self, camera_id: str) -> RotatedKey:
+        """Issue the camera a new key; the current one keeps working until `revoke_key`."""
+        key = issue_api_key(CAMERA_KEY_PREFIX)
+        previous = await self._db.transaction(
+            rotate_row_key, camera_rows.KEYS, "camera", camera_id, key.prefix, key.secret_hash
+        )
+        return RotatedKey(camera_id, key_id(CAMERA_KEY_PREFIX, key.prefix), key.token, previous)
+
+    async def revoke_key(self, camera_id: str, revoked_key_id: str) -> None:
+        """Revoke one of the camera's two keys (`ck_<prefix>`); the other one stays."""
+        await self._db.transaction(revoke_row_key, camera_rows.KEYS, "camera", camera_id, revoked_key_id)
 
     def admit_stream(self, camera_id: str, stop: Callable[[], None]) -> None:
         """Reserve a decoding thread for a camera's frame stream until `end_stream`.

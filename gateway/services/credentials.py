@@ -6,10 +6,15 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from gateway.domain.errors import Conflict, NotFound
+from gateway.persistence.database import Tx
+from gateway.persistence.rotating_keys import KeyColumns
 
 API_KEY_PREFIX = "mk"
 TERMINAL_KEY_PREFIX = "tk"
@@ -40,6 +45,67 @@ def split_api_key(token: str, kind: str = API_KEY_PREFIX) -> tuple[str, str] | N
     if len(parts) != 3 or parts[0] != kind or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+def key_id(kind: str, prefix: str) -> str:
+    """The public name of a `<kind>_<prefix>_<secret>` key, as listed and revoked: `<kind>_<prefix>`."""
+    return f"{kind}_{prefix}"
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    """A key a rotation issued: `secret` (what the owner is configured with) is shown once; `previous_key_id`
+    keeps working until it is revoked.
+    """
+
+    owner_id: str
+    key_id: str
+    secret: str
+    previous_key_id: str
+
+
+def check_rotation(owner: str, live_key_ids: Sequence[str]) -> None:
+    """A rotation starts from one live key: at most two work at once, the old one and the new one."""
+    if len(live_key_ids) > 1:
+        raise Conflict(
+            f"{owner} is in a key rotation already ({', '.join(live_key_ids)}): revoke one of these keys first",
+            code="key_rotation_in_progress",
+        )
+
+
+def check_revocation(owner: str, live_key_ids: Sequence[str], revoked_key_id: str) -> None:
+    """A live key of the owner may be revoked while another one works."""
+    if revoked_key_id not in live_key_ids:
+        raise NotFound(
+            f"{owner} has no live key {revoked_key_id} (its keys: {', '.join(live_key_ids)})", code="key_not_found"
+        )
+    if len(live_key_ids) == 1:
+        raise Conflict(
+            f"{revoked_key_id} is the only key of {owner}: rotate it first, or disable {owner}", code="last_key"
+        )
+
+
+def rotate_row_key(tx: Tx, keys: KeyColumns, kind: str, owner_id: str, key: str, secret: str) -> str:
+    """Make `key` and `secret` (as stored) the current key of a terminal or camera; the previous key's id."""
+    live = _live_row_keys(tx, keys, kind, owner_id)
+    check_rotation(f"{kind} {owner_id}", live)
+    rotated = keys.rotate(tx, owner_id, key, secret)
+    assert rotated, "the row is locked and had one key"
+    return live[0]
+
+
+def revoke_row_key(tx: Tx, keys: KeyColumns, kind: str, owner_id: str, revoked_key_id: str) -> None:
+    """Revoke one of the two keys of a terminal or camera; the other one stays."""
+    check_revocation(f"{kind} {owner_id}", _live_row_keys(tx, keys, kind, owner_id), revoked_key_id)
+    revoked = keys.revoke(tx, owner_id, revoked_key_id)
+    assert revoked, "the row is locked and has this key and another"
+
+
+def _live_row_keys(tx: Tx, keys: KeyColumns, kind: str, owner_id: str) -> list[str]:
+    live = keys.live_keys(tx, owner_id)
+    if live is None:
+        raise NotFound(f"no {kind} {owner_id}", code=f"{kind}_not_found")
+    return live
 
 
 def hash_secret(secret: str) -> str:

@@ -1,18 +1,26 @@
-"""Merchants, their API keys, stores, terminals and operators: creation and authentication."""
+"""Merchants, their API keys, stores, terminals and operators: creation, authentication, listing, disabling and
+key rotation of merchants.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from gateway.domain.errors import InvalidInput, NotFound
+from gateway.domain.errors import Forbidden, InvalidInput, NotFound
 from gateway.domain.ids import new_id
 from gateway.persistence import merchants as repo
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.tables import ApiKey, Merchant, Operator, Store, Terminal
 from gateway.services.credentials import (
+    API_KEY_PREFIX,
+    RotatedKey,
     SecretBox,
+    check_revocation,
+    check_rotation,
     hash_password,
     issue_api_key,
+    key_id,
     new_terminal_key,
     secret_matches,
     split_api_key,
@@ -35,6 +43,18 @@ class NewTerminal:
     store_id: str
     key_id: str
     secret: str  # shown once
+
+
+@dataclass(frozen=True)
+class MerchantSummary:
+    """A merchant as listed: no secret, only the ids of its live API keys (two during a rotation)."""
+
+    merchant_id: str
+    name: str
+    require_operator: bool
+    created_at: datetime
+    disabled_at: datetime | None
+    key_ids: list[str]
 
 
 class MerchantService:
@@ -114,7 +134,7 @@ class MerchantService:
         return operator.id
 
     async def authenticate_api_key(self, token: str) -> Merchant | None:
-        """The merchant whose live API key this is, or None."""
+        """The merchant whose live API key this is, or None; a disabled merchant's key is refused (403)."""
         parts = split_api_key(token)
         if parts is None:
             return None
@@ -122,10 +142,64 @@ class MerchantService:
         found = await self._db.transaction(repo.live_api_key, prefix)
         if found is None or not secret_matches(secret, found[0].secret_hash):
             return None
-        return found[1]
+        merchant = found[1]
+        if merchant.disabled_at is not None:
+            raise Forbidden(f"merchant {merchant.id} is disabled", code="merchant_disabled")
+        return merchant
+
+    async def list_merchants(self) -> list[MerchantSummary]:
+        rows = await self._db.transaction(repo.list_merchants)
+        return [
+            MerchantSummary(
+                m.id,
+                m.name,
+                m.require_operator,
+                m.created_at,
+                m.disabled_at,
+                [key_id(API_KEY_PREFIX, prefix) for prefix in prefixes],
+            )
+            for m, prefixes in rows
+        ]
+
+    async def set_disabled(self, merchant_id: str, disabled: bool) -> datetime | None:
+        """Disable the merchant (its API key, terminals and cameras are refused) or enable it again."""
+        disabled_at = datetime.now(UTC) if disabled else None
+        if not await self._db.transaction(repo.set_merchant_disabled, merchant_id, disabled_at):
+            raise NotFound(f"no merchant {merchant_id}", code="merchant_not_found")
+        return disabled_at
+
+    async def rotate_key(self, merchant_id: str) -> RotatedKey:
+        """Issue the merchant a new API key; the current one keeps working until `revoke_key`."""
+        key = issue_api_key()
+
+        def rotate(tx: Tx) -> str:
+            live = _live_key_ids(tx, merchant_id)
+            check_rotation(f"merchant {merchant_id}", live)
+            repo.add_api_key(
+                tx, ApiKey(merchant_id=merchant_id, prefix=key.prefix, secret_hash=key.secret_hash, label="rotated")
+            )
+            return live[0]
+
+        previous = await self._db.transaction(rotate)
+        return RotatedKey(merchant_id, key_id(API_KEY_PREFIX, key.prefix), key.token, previous)
+
+    async def revoke_key(self, merchant_id: str, revoked_key_id: str) -> None:
+        """Revoke one of the merchant's two live API keys (`mk_<prefix>`); its last one stays."""
+
+        def revoke(tx: Tx) -> None:
+            live = _live_key_ids(tx, merchant_id)
+            check_revocation(f"merchant {merchant_id}", live, revoked_key_id)
+            prefix = revoked_key_id.removeprefix(f"{API_KEY_PREFIX}_")
+            repo.revoke_api_key(tx, merchant_id, prefix, datetime.now(UTC))
+
+        await self._db.transaction(revoke)
 
     async def exists(self, merchant_id: str) -> bool:
         return await self._db.transaction(repo.get_merchant, merchant_id) is not None
+
+
+def _live_key_ids(tx: Tx, merchant_id: str) -> list[str]:
+    return [key_id(API_KEY_PREFIX, prefix) for prefix in repo.live_key_prefixes(tx, merchant_id)]
 
 
 def _require_text(value: str, field: str, max_length: int) -> str:

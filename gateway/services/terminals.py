@@ -1,4 +1,6 @@
-"""Terminals: checking signed requests (key, time window, nonce, HMAC) and operators signing in and out."""
+"""Terminals: checking signed requests (key, time window, nonce, HMAC), operators signing in and out, and
+listing, disabling and rotating the keys of terminals.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,19 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from gateway.domain.errors import Forbidden, Unauthenticated
+from gateway.domain.errors import Forbidden, NotFound, Unauthenticated
 from gateway.domain.signing import NONCE_PATTERN, SIGNATURE_WINDOW_S, signature_matches
 from gateway.persistence import terminals as repo
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.tables import Operator
-from gateway.services.credentials import SecretBox, verify_password
+from gateway.services.credentials import (
+    RotatedKey,
+    SecretBox,
+    new_terminal_key,
+    revoke_row_key,
+    rotate_row_key,
+    verify_password,
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,25 @@ class SignedRequest:
     body: bytes
 
 
+@dataclass(frozen=True)
+class TerminalSummary:
+    """A terminal as listed: no secret, only the ids of its keys (two during a rotation, oldest first)."""
+
+    terminal_id: str
+    merchant_id: str
+    store_id: str
+    name: str
+    single_limit_fen: int | None
+    daily_limit_fen: int | None
+    created_at: datetime
+    disabled_at: datetime | None
+    key_ids: list[str]
+
+
 class TerminalService:
     def __init__(self, db: Database, box: SecretBox) -> None:
         self._db = db
+        self._box = box
         # Opening a sealed key is an AES decryption and an HMAC per request; a key's sealed text never changes.
         self._open_secret = lru_cache(maxsize=4096)(box.open)
 
@@ -78,7 +103,7 @@ class TerminalService:
         return await self._db.transaction(self._verify, request, now)
 
     def _verify(self, tx: Tx, request: SignedRequest, now: datetime) -> TerminalContext:
-        row = repo.live_terminal_by_key(tx, request.key_id)
+        row = repo.terminal_by_key(tx, request.key_id)
         if row is None:
             raise Unauthenticated("unknown terminal key", code="unknown_terminal_key")
         secret = self._open_secret(row.secret_encrypted)
@@ -86,6 +111,11 @@ class TerminalService:
             secret, request.signature, request.method, request.path, request.timestamp, request.nonce, request.body
         ):
             raise Unauthenticated("the signature does not match the request", code="invalid_signature")
+        # Told only to a caller who proved it holds the key.
+        if row.merchant_disabled_at is not None:
+            raise Forbidden(f"merchant {row.merchant_id} is disabled", code="merchant_disabled")
+        if row.disabled_at is not None:
+            raise Forbidden(f"terminal {row.id} is disabled", code="terminal_disabled")
         if not repo.spend_nonce(tx, request.key_id, request.nonce, now):
             raise Unauthenticated("this nonce was used already", code="replayed_nonce")
         return TerminalContext.of(row)
@@ -109,6 +139,43 @@ class TerminalService:
 
     async def sign_out(self, terminal: TerminalContext) -> None:
         await self._db.transaction(repo.set_operator, terminal.terminal_id, None, None)
+
+    # ---- administration ------------------------------------------------------------------------------
+
+    async def list_terminals(self, merchant_id: str | None = None) -> list[TerminalSummary]:
+        rows = await self._db.transaction(repo.list_terminals, merchant_id)
+        return [
+            TerminalSummary(
+                row.id,
+                row.merchant_id,
+                row.store_id,
+                row.name,
+                row.single_limit_fen,
+                row.daily_limit_fen,
+                row.created_at,
+                row.disabled_at,
+                [key for key in (row.previous_key_id, row.key_id) if key is not None],
+            )
+            for row in rows
+        ]
+
+    async def set_disabled(self, terminal_id: str, disabled: bool) -> datetime | None:
+        """Disable the terminal (its requests and its cameras are refused) or enable it again."""
+        disabled_at = datetime.now(UTC) if disabled else None
+        if not await self._db.transaction(repo.set_terminal_disabled, terminal_id, disabled_at):
+            raise NotFound(f"no terminal {terminal_id}", code="terminal_not_found")
+        return disabled_at
+
+    async def rotate_key(self, terminal_id: str) -> RotatedKey:
+        """Issue the terminal a new signing key; the current one keeps signing until `revoke_key`."""
+        key_id, secret = new_terminal_key()
+        sealed = self._box.seal(secret)
+        previous = await self._db.transaction(rotate_row_key, repo.KEYS, "terminal", terminal_id, key_id, sealed)
+        return RotatedKey(terminal_id, key_id, secret, previous)
+
+    async def revoke_key(self, terminal_id: str, key_id: str) -> None:
+        """Revoke one of the terminal's two keys (`tk_...`); the other one stays."""
+        await self._db.transaction(revoke_row_key, repo.KEYS, "terminal", terminal_id, key_id)
 
 
 def require_operator_if_needed(terminal: TerminalContext) -> None:

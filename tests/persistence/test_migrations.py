@@ -1,17 +1,18 @@
-"""Migrations build exactly the tables the models describe, on SQLite and PostgreSQL, and store UTC."""
+"""Migrations build exactly the tables the models describe, on SQLite and PostgreSQL, store UTC, and go back."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import column, func, inspect, select, table
 
 from gateway.persistence.database import Database, Tx
-from gateway.persistence.migrate import upgrade
-from gateway.persistence.tables import Base, Merchant
+from gateway.persistence.migrate import alembic_config, upgrade
+from gateway.persistence.tables import Base, Merchant, UTCDateTime
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:
@@ -64,3 +65,67 @@ def test_migrations_form_one_line() -> None:
     from gateway.persistence.migrate import alembic_config
 
     assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1, "merge or re-chain the new revision"
+
+
+#: What 0006 (key rotation, disabling merchants) adds, by table.
+ROTATION_COLUMNS = {
+    "merchants": {"disabled_at"},
+    "terminals": {"previous_key_id", "previous_secret_encrypted"},
+    "cameras": {"previous_key_prefix", "previous_secret_hash"},
+}
+
+
+async def test_key_rotation_columns_upgrade_and_downgrade_keeping_every_row(database_url: str) -> None:
+    db = Database(database_url)
+
+    def downgrade(tx: Tx, revision: str) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = tx.connection
+        command.downgrade(config, revision)
+
+    def columns(tx: Tx) -> dict[str, set[str]]:
+        found = inspect(tx.connection)
+        return {name: {c["name"] for c in found.get_columns(name)} for name in ROTATION_COLUMNS}
+
+    def counts(tx: Tx) -> dict[str, int]:
+        return {
+            name: tx.connection.execute(select(func.count()).select_from(table(name))).scalar_one()
+            for name in ROTATION_COLUMNS
+        }
+
+    try:
+        await upgrade(db, "0005")
+        now = datetime.now(UTC)
+        rows = {
+            "merchants": {"id": "mch_m", "name": "M", "require_operator": False, "created_at": now},
+            "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": now},
+            "terminals": {
+                "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
+                "secret_encrypted": "sealed", "event_seq": 0, "created_at": now,
+            },
+            "cameras": {
+                "id": "cam_c", "terminal_id": "trm_t", "name": "C", "key_prefix": "p", "secret_hash": "h",
+                "created_at": now,
+            },
+        }  # fmt: skip
+        for name, row in rows.items():
+            columns_of_row = (column(key, UTCDateTime()) if key == "created_at" else column(key) for key in row)
+            insert = table(name, *columns_of_row).insert().values(row)
+            await db.transaction(lambda tx, statement=insert: tx.connection.execute(statement))
+        before = await db.transaction(columns)
+        assert all(not (before[name] & added) for name, added in ROTATION_COLUMNS.items())
+
+        await upgrade(db)
+        after = await db.transaction(columns)
+        assert all(added <= after[name] for name, added in ROTATION_COLUMNS.items())
+        assert await db.transaction(counts) == {"merchants": 1, "terminals": 1, "cameras": 1}
+
+        await db.transaction(downgrade, "0005")
+        assert await db.transaction(columns) == before
+        # the tables were altered in place: a copied `terminals` would have cascaded into its cameras
+        assert await db.transaction(counts) == {"merchants": 1, "terminals": 1, "cameras": 1}
+
+        await upgrade(db)
+        assert await db.transaction(columns) == after
+    finally:
+        await db.dispose()
