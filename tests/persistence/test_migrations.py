@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -67,6 +68,40 @@ def test_migrations_form_one_line() -> None:
     assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1, "merge or re-chain the new revision"
 
 
+def _downgrade(tx: Tx, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = tx.connection
+    command.downgrade(config, revision)
+
+
+def _columns_of(tables: Iterable[str]) -> Callable[[Tx], dict[str, set[str]]]:
+    def columns(tx: Tx) -> dict[str, set[str]]:
+        found = inspect(tx.connection)
+        return {name: {c["name"] for c in found.get_columns(name)} for name in tables}
+
+    return columns
+
+
+def _counts_of(tables: Iterable[str]) -> Callable[[Tx], dict[str, int]]:
+    def counts(tx: Tx) -> dict[str, int]:
+        return {
+            name: tx.connection.execute(select(func.count()).select_from(table(name))).scalar_one() for name in tables
+        }
+
+    return counts
+
+
+async def _insert_rows(db: Database, rows: dict[str, dict[str, object]]) -> None:
+    """One row per table, in order, through plain Core tables (as of the revision the database is at)."""
+    for name, row in rows.items():
+        columns_of_row = (column(key, UTCDateTime()) if key == "created_at" else column(key) for key in row)
+        insert = table(name, *columns_of_row).insert().values(row)
+        await db.transaction(lambda tx, statement=insert: tx.connection.execute(statement))
+
+
+_NOW = datetime.now(UTC)
+_MERCHANT = {"id": "mch_m", "name": "M", "require_operator": False, "created_at": _NOW}
+
 #: What 0006 (key rotation, disabling merchants) adds, by table.
 ROTATION_COLUMNS = {
     "merchants": {"disabled_at"},
@@ -77,55 +112,73 @@ ROTATION_COLUMNS = {
 
 async def test_key_rotation_columns_upgrade_and_downgrade_keeping_every_row(database_url: str) -> None:
     db = Database(database_url)
-
-    def downgrade(tx: Tx, revision: str) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = tx.connection
-        command.downgrade(config, revision)
-
-    def columns(tx: Tx) -> dict[str, set[str]]:
-        found = inspect(tx.connection)
-        return {name: {c["name"] for c in found.get_columns(name)} for name in ROTATION_COLUMNS}
-
-    def counts(tx: Tx) -> dict[str, int]:
-        return {
-            name: tx.connection.execute(select(func.count()).select_from(table(name))).scalar_one()
-            for name in ROTATION_COLUMNS
-        }
-
+    columns, counts = _columns_of(ROTATION_COLUMNS), _counts_of(ROTATION_COLUMNS)
     try:
         await upgrade(db, "0005")
-        now = datetime.now(UTC)
-        rows = {
-            "merchants": {"id": "mch_m", "name": "M", "require_operator": False, "created_at": now},
-            "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": now},
-            "terminals": {
-                "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
-                "secret_encrypted": "sealed", "event_seq": 0, "created_at": now,
+        await _insert_rows(
+            db,
+            {
+                "merchants": _MERCHANT,
+                "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
+                "terminals": {
+                    "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
+                    "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
+                },
+                "cameras": {
+                    "id": "cam_c", "terminal_id": "trm_t", "name": "C", "key_prefix": "p", "secret_hash": "h",
+                    "created_at": _NOW,
+                },
             },
-            "cameras": {
-                "id": "cam_c", "terminal_id": "trm_t", "name": "C", "key_prefix": "p", "secret_hash": "h",
-                "created_at": now,
-            },
-        }  # fmt: skip
-        for name, row in rows.items():
-            columns_of_row = (column(key, UTCDateTime()) if key == "created_at" else column(key) for key in row)
-            insert = table(name, *columns_of_row).insert().values(row)
-            await db.transaction(lambda tx, statement=insert: tx.connection.execute(statement))
+        )  # fmt: skip
         before = await db.transaction(columns)
         assert all(not (before[name] & added) for name, added in ROTATION_COLUMNS.items())
 
-        await upgrade(db)
+        await upgrade(db, "0006")
         after = await db.transaction(columns)
         assert all(added <= after[name] for name, added in ROTATION_COLUMNS.items())
         assert await db.transaction(counts) == {"merchants": 1, "terminals": 1, "cameras": 1}
 
-        await db.transaction(downgrade, "0005")
+        await db.transaction(_downgrade, "0005")
         assert await db.transaction(columns) == before
         # the tables were altered in place: a copied `terminals` would have cascaded into its cameras
         assert await db.transaction(counts) == {"merchants": 1, "terminals": 1, "cameras": 1}
 
-        await upgrade(db)
+        await upgrade(db, "0006")
         assert await db.transaction(columns) == after
+    finally:
+        await db.dispose()
+
+
+#: What 0007 (operator lockout, disabling, password changes) adds to `operators`.
+OPERATOR_COLUMNS = {"failed_sign_ins", "locked_until", "disabled_at", "password_changed_at"}
+
+
+async def test_operator_columns_upgrade_and_downgrade_keeping_every_operator(database_url: str) -> None:
+    db = Database(database_url)
+    columns, counts = _columns_of(["operators"]), _counts_of(["operators"])
+    operator = {
+        "id": "op_o", "merchant_id": "mch_m", "number": "01", "name": "O", "role": "cashier",
+        "password_hash": "h", "created_at": _NOW,
+    }  # fmt: skip
+    try:
+        await upgrade(db, "0006")
+        await _insert_rows(db, {"merchants": _MERCHANT, "operators": operator})
+        before = (await db.transaction(columns))["operators"]
+        assert not before & OPERATOR_COLUMNS
+
+        await upgrade(db, "0007")
+        assert (await db.transaction(columns))["operators"] == before | OPERATOR_COLUMNS
+        state = select(
+            column("failed_sign_ins"), column("locked_until"), column("disabled_at"), column("password_changed_at")
+        ).select_from(table("operators"))
+        # an operator from before starts with no wrong passwords, unlocked and enabled
+        assert await db.transaction(lambda tx: tuple(tx.connection.execute(state).one())) == (0, None, None, None)
+
+        await db.transaction(_downgrade, "0006")
+        assert (await db.transaction(columns))["operators"] == before
+        assert await db.transaction(counts) == {"operators": 1}
+
+        await upgrade(db, "0007")
+        assert (await db.transaction(columns))["operators"] == before | OPERATOR_COLUMNS
     finally:
         await db.dispose()
