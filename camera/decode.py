@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,17 @@ import numpy as np
 
 from camera.codes import CodeKind, Wallet, classify, wallet_of
 from camera.engines import RawSymbol, SymbolEngine, ZbarEngine, ZxingEngine, zxing_available
-from camera.images import FrameError, decode_image_bytes, to_gray
+from camera.images import (
+    FrameError,
+    Texture,
+    decode_image_bytes,
+    gaussian_deblur,
+    local_contrast,
+    motion_deblur,
+    texture,
+    to_gray,
+    upscale,
+)
 
 
 class FrameStatus(StrEnum):
@@ -111,43 +122,88 @@ class DecoderConfig:
     zxing_fallback: bool = True
 
 
-Step = Callable[[np.ndarray], np.ndarray]
+# A ladder step's restoration of a crop, told the crop's texture (which way its edges run).
+Step = Callable[[np.ndarray, Texture], np.ndarray]
 
 
 def _sharpener(sigma: float, amount: float) -> Step:
     """Unsharp mask: undoes some of the optical and motion blur that makes zbar miss module edges."""
 
-    def sharpen(crop: np.ndarray) -> np.ndarray:
+    def sharpen(crop: np.ndarray, _texture: Texture) -> np.ndarray:
         return cv2.addWeighted(crop, 1.0 + amount, cv2.GaussianBlur(crop, (0, 0), sigma), -amount, 0)
 
     return sharpen
 
 
-def _unchanged(crop: np.ndarray) -> np.ndarray:
+def _unchanged(crop: np.ndarray, _texture: Texture | None = None) -> np.ndarray:
     return crop
+
+
+def _invert(crop: np.ndarray, _texture: Texture) -> np.ndarray:
+    return cv2.bitwise_not(crop)
+
+
+def _unsmear(noise_ratio: float) -> Step:
+    """Motion deblurring along the direction the crop's edges are smeared (across its dominant gradient)."""
+
+    def unsmear(crop: np.ndarray, texture: Texture) -> np.ndarray:
+        return motion_deblur(crop, texture.gradient_angle + math.pi / 2, noise_ratio)
+
+    return unsmear
+
+
+def _refocus(sigma: float, noise_ratio: float, side: int) -> Step:
+    """A small crop upscaled to about `side` pixels, then a Gaussian blur of `sigma` source pixels undone:
+    a webcam's or a far code's modules of two pixels, softened by the lens, become sharp modules of five.
+    """
+
+    def refocus(crop: np.ndarray, _texture: Texture) -> np.ndarray:
+        factor = min(3.0, max(1.0, side / max(crop.shape)))
+        return gaussian_deblur(upscale(crop, factor), sigma * factor, noise_ratio)
+
+    return refocus
+
+
+def _even_out(sigma: float, floor: float) -> Step:
+    """Local contrast: a code half washed out by a reflection gets the contrast of its other half."""
+
+    def even_out(crop: np.ndarray, _texture: Texture) -> np.ndarray:
+        return local_contrast(crop, sigma, floor)
+
+    return even_out
 
 
 @dataclass(frozen=True)
 class LadderStep:
     name: str
     transform: Step
-    on_fallback: bool = False  # run by the fallback engine (zxing-cpp), after every zbar step; skipped without it
+    on_fallback: bool = False  # run by the fallback engine (zxing-cpp); skipped without it
+    smeared_only: bool = False  # only on crops whose edges run mostly one way (motion blur)
 
 
-# zbar's steps first: the first re-reads the crop on every scan line (the first pass reads every other
-# one); the sharpeners were picked greedily on generated frames that zbar could not read, each rescuing
-# the most remaining codes per millisecond. zxing-cpp's steps come after zbar's, so it only ever spends
-# what zbar left of the budget. Invert, for dark-mode wallet screens (light modules on dark, which the
-# generated set does not hold), is last. An adaptive threshold step rescued nothing zbar's sharpeners
-# had not, and was dropped.
+_REFOCUS = _refocus(1.0, 0.01, 200)
+_EVEN_OUT = _even_out(4.0, 25.0)
+_SMEARED = 0.15  # anisotropy above which a crop's edges run mostly one way: a sharp QR stays well below
+_STRIPES = 0.75  # along/across change below which such a crop is stripes (text lines, packaging), not a code
+
+# Ordered by codes rescued per millisecond on generated frames the first pass could not read, zxing-cpp's
+# step of each restoration first (it rescues most, for least), then zbar's, which reuses the restored crop
+# (and is all the zbar-only mode runs): sharpening for optical blur; unsmearing, only on crops smeared one
+# way; refocusing, which upscales small codes (a webcam's, a far phone's) before undoing the lens's blur;
+# evening out, for glare. Invert, for dark-mode wallet screens (light modules on dark, which the generated
+# set does not hold), is last. Re-reading every scan line, or a second sharpening for zbar, rescued
+# nothing these had not.
 LADDER: tuple[LadderStep, ...] = (
-    LadderStep("every_scan_line", _unchanged),
-    LadderStep("sharpen", _sharpener(2.0, 3.0)),
-    LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
-    LadderStep("fallback", _unchanged, on_fallback=True),
     LadderStep("fallback_sharpen", _sharpener(1.0, 2.0), on_fallback=True),
     LadderStep("fallback_strong_sharpen", _sharpener(2.0, 3.0), on_fallback=True),
-    LadderStep("invert", cv2.bitwise_not),
+    LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
+    LadderStep("fallback_unsmear", _unsmear(0.01), on_fallback=True, smeared_only=True),
+    LadderStep("unsmear", _unsmear(0.005), smeared_only=True),
+    LadderStep("fallback_refocus", _REFOCUS, on_fallback=True),
+    LadderStep("refocus", _REFOCUS),
+    LadderStep("fallback_even_out", _EVEN_OUT, on_fallback=True),
+    LadderStep("even_out", _EVEN_OUT),
+    LadderStep("invert", _invert),
 )
 
 
@@ -169,11 +225,13 @@ def search_regions(gray: np.ndarray, config: DecoderConfig) -> Search:
     height, width = gray.shape
     scale = config.search_scale if width > 640 else 1  # a webcam's small frame keeps every pixel
     small = cv2.resize(gray, (width // scale, height // scale), interpolation=cv2.INTER_AREA) if scale > 1 else gray
-    qr_density = config.qr_density_ratio * _contrast(small)
+    # Both histograms (contrast and Otsu's threshold) from every other pixel: the same figures, in a quarter
+    # of the time.
+    qr_density = config.qr_density_ratio * _contrast(np.ascontiguousarray(small[::2, ::2]))
     edges = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     # Averaging turns "many edges close together" (modules, bars) into one strong response.
     density = cv2.blur(edges, (5, 5))
-    otsu, _ = cv2.threshold(density, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    otsu, _ = cv2.threshold(np.ascontiguousarray(density[::2, ::2]), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     _, mask = cv2.threshold(density, max(otsu, config.min_edge_strength), 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
@@ -183,10 +241,12 @@ def search_regions(gray: np.ndarray, config: DecoderConfig) -> Search:
     for contour, (_next, _previous, _child, parent) in zip(contours, hierarchy[0] if contours else (), strict=True):
         if parent != -1:
             continue  # a hole
+        x, y, w, h = cv2.boundingRect(contour)
+        if max(w, h) < config.min_region_side:
+            continue  # specks, most of what the mask holds: no rotated rectangle needed to drop them
         (_cx, _cy), (side_a, side_b), _angle = cv2.minAreaRect(contour)
         if min(side_a, side_b) < config.min_region_side:
             continue
-        x, y, w, h = cv2.boundingRect(contour)
         # Outlines (a phone's edge, a drawn frame) enclose little of their own area; codes fill theirs.
         solidity = cv2.countNonZero(mask[y : y + h, x : x + w]) / (side_a * side_b)
         long_side_ratio = max(side_a, side_b) / min(side_a, side_b)
@@ -264,15 +324,19 @@ class Decoder:
         self.engine = engine or ZbarEngine()
         self.first_pass_engine = engine or ZbarEngine(line_step=self.config.first_pass_line_step)
         self.whole_frame_engine = engine or ZbarEngine(line_step=self.config.whole_frame_line_step)
-        self.fallback: SymbolEngine | None = ZxingEngine() if self.config.zxing_fallback and zxing_available() else None
-        self._costs: dict[int, CostModel] = {}
-        for zbar, step in ((self.engine, 1), (self.first_pass_engine, self.config.first_pass_line_step)):
-            self._costs.setdefault(id(zbar), CostModel(_ZBAR_MS_PER_MPX / step))
-        self._costs.setdefault(
-            id(self.whole_frame_engine), CostModel(_ZBAR_MS_PER_MPX / self.config.whole_frame_line_step)
-        )
-        if self.fallback is not None:
-            self._costs[id(self.fallback)] = CostModel(_ZXING_MS_PER_MPX)
+        with_zxing = self.config.zxing_fallback and zxing_available()
+        self.fallback: SymbolEngine | None = ZxingEngine() if with_zxing else None
+        # The ladder's crops are QR candidates, which zxing-cpp finds at any angle: it skips the turned rows.
+        self.ladder_fallback: SymbolEngine | None = ZxingEngine(try_rotate=False) if with_zxing else None
+        # Starting rates per engine; each (engine, ladder step) pair learns its own, as restorations cost
+        # differently.
+        self._rates = {id(self.engine): _ZBAR_MS_PER_MPX}
+        self._rates.setdefault(id(self.first_pass_engine), _ZBAR_MS_PER_MPX / self.config.first_pass_line_step)
+        self._rates.setdefault(id(self.whole_frame_engine), _ZBAR_MS_PER_MPX / self.config.whole_frame_line_step)
+        for zxing in (self.fallback, self.ladder_fallback):
+            if zxing is not None:
+                self._rates[id(zxing)] = _ZXING_MS_PER_MPX
+        self._costs: dict[tuple[int, str], CostModel] = {}
 
     def decode_bytes(self, data: bytes) -> DecodeResult:
         start, cpu_start = time.perf_counter(), time.thread_time()
@@ -331,8 +395,11 @@ class Decoder:
         size = (max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor)))
         return cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
 
-    def _cost(self, engine: SymbolEngine) -> CostModel:
-        return self._costs.setdefault(id(engine), CostModel(_ZBAR_MS_PER_MPX))
+    def _cost(self, engine: SymbolEngine, step: str) -> CostModel:
+        key = (id(engine), step)
+        if key not in self._costs:
+            self._costs[key] = CostModel(self._rates.get(id(engine), _ZBAR_MS_PER_MPX))
+        return self._costs[key]
 
 
 class _Run:
@@ -343,6 +410,9 @@ class _Run:
         self._deadline = deadline
         self.found: list[RawSymbol] = []
         self.whole_frames: list[np.ndarray] = []  # the padded downscaled frames zbar read, for zxing-cpp
+        # Kept while the frame is decoded, so ids cannot be reused: each crop's texture and restorations.
+        self._textures: dict[int, Texture] = {}
+        self._restorations: dict[tuple[int, Step], np.ndarray] = {}
         self.detail = ""
         self._payment = False
 
@@ -350,20 +420,34 @@ class _Run:
         return self._payment
 
     def scan(
-        self, engine: SymbolEngine, image: np.ndarray, transform: Step = _unchanged, always: bool = False
+        self, engine: SymbolEngine, image: np.ndarray, always: bool = False, step: LadderStep | None = None
     ) -> list[RawSymbol] | None:
-        """Transform and scan `image` if that fits in the budget (or `always`); None (and a note) when it does not."""
-        cost = self._decoder._cost(engine)
+        """Scan `image` (restored by `step`) if that fits in the budget (or `always`); None (and a note) when
+        it does not.
+        """
+        cost = self._decoder._cost(engine, step.name if step else "")
         now = time.thread_time()
         if not always and now + cost.predict(image.size) / 1000.0 > self._deadline:
             cost.skipped()
             self.detail = "time budget spent"
             return None
-        symbols = engine.scan(np.ascontiguousarray(transform(image)))
+        symbols = engine.scan(self._restored(image, step) if step else image)
         cost.observe(image.size, (time.thread_time() - now) * 1000.0)
         self.found += symbols
         self._payment = self._payment or any(classify(symbol.text) is CodeKind.PAYMENT_CODE for symbol in symbols)
         return symbols
+
+    def _restored(self, crop: np.ndarray, step: LadderStep) -> np.ndarray:
+        """`step`'s restoration of `crop`, made once: zbar's step and zxing-cpp's share it."""
+        key = (id(crop), step.transform)
+        if key not in self._restorations:
+            self._restorations[key] = np.ascontiguousarray(step.transform(crop, self._texture(crop)))
+        return self._restorations[key]
+
+    def _texture(self, crop: np.ndarray) -> Texture:
+        if id(crop) not in self._textures:
+            self._textures[id(crop)] = texture(crop)
+        return self._textures[id(crop)]
 
     def whole_frame(self, search: Search, engine: SymbolEngine, scales: Sequence[int]) -> None:
         padding = self._decoder.config.whole_frame_padding
@@ -385,18 +469,27 @@ class _Run:
                 self.detail = f"read on the whole frame at 1/{scale}"
 
     def climb_ladder(self, crops: Sequence[np.ndarray]) -> None:
-        """Each ladder step on each crop until one reads a payment code, zbar's steps before zxing-cpp's."""
-        fallback = self._decoder.fallback
+        """Each ladder step on each crop until one reads a payment code; crops of stripes are left out."""
+        fallback = self._decoder.ladder_fallback
+        # Stripes (a shelf edge, lines of text) look dense and square enough to the region search, but only
+        # a QR, sharp or smeared, also changes along its edges: the ladder is for QR codes.
+        crops = [crop for crop in crops if not _is_stripes(self._texture(crop))]
         for step in LADDER:
             engine = fallback if step.on_fallback else self._decoder.engine
             if engine is None:
                 continue
             for crop in crops:
-                if self.scan(engine, crop, step.transform) is None:
+                if step.smeared_only and self._texture(crop).anisotropy <= _SMEARED:
+                    continue
+                if self.scan(engine, crop, step=step) is None:
                     return
                 if self._payment:
                     self.detail = f"read after {step.name}"
                     return
+
+
+def _is_stripes(crop_texture: Texture) -> bool:
+    return crop_texture.anisotropy > _SMEARED and crop_texture.along_across < _STRIPES
 
 
 def _ms_since(start: float) -> float:

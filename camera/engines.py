@@ -90,18 +90,20 @@ class ZxingEngine:
     arrive exactly as printed. Trying inverted codes is left to the decoder's ladder.
     """
 
-    def __init__(self, try_downscale: bool = True) -> None:
+    def __init__(self, try_downscale: bool = True, try_rotate: bool = True) -> None:
+        """`try_rotate` False reads barcodes only along rows (half the work): QR codes are found at any angle."""
         import zxingcpp  # imported here so that zbar-only installs (and experiments) work without it
 
         self._zxing: Any = zxingcpp
         self._formats = zxingcpp.BarcodeFormats((zxingcpp.BarcodeFormat.QRCode, zxingcpp.BarcodeFormat.Code128))
         self._try_downscale = try_downscale
+        self._try_rotate = try_rotate
 
     def scan(self, gray: np.ndarray) -> list[RawSymbol]:
         found = self._zxing.read_barcodes(
             gray,
             formats=self._formats,
-            try_rotate=True,
+            try_rotate=self._try_rotate,
             try_downscale=self._try_downscale,
             try_invert=False,
             text_mode=self._zxing.TextMode.Plain,
