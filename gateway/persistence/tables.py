@@ -97,6 +97,8 @@ class Merchant(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
     require_operator: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Terminal refunds carry a supervisor's number and password.
+    refund_requires_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -184,7 +186,10 @@ class Order(Base):
     kind: Mapped[OrderKind] = mapped_column(StrEnumType(OrderKind, 16))
     channel: Mapped[Channel | None] = mapped_column(StrEnumType(Channel, 16), nullable=True)
     amount_fen: Mapped[int] = mapped_column(BigInteger)
-    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)  # what requested refunds gave back
+    # Requested refunds accepted and not failed (succeeded or under way): never more than amount_fen.
+    refund_reserved_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_count: Mapped[int] = mapped_column(Integer, default=0)  # requested refunds ever accepted
     status: Mapped[OrderStatus] = mapped_column(StrEnumType(OrderStatus), index=True)
     description: Mapped[str] = mapped_column(String(128), default="")
     auth_code_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -389,6 +394,8 @@ class ScanSession(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     out_trade_no: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(String(128), default="")
+    # Who opened the session: the payment is theirs, whoever is signed in when the code is read.
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
     order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), nullable=True)
     last_refusal: Mapped[str | None] = mapped_column(String(48), nullable=True)  # why the last code was refused
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -416,21 +423,36 @@ class QrAttempt(Base):
 
 
 class Refund(Base):
-    """Money given back for one channel trade of an order, sent under `out_refund_no` until the channel settles it."""
+    """Money given back for one channel trade of an order, sent under `out_refund_no` until the channel settles it.
+
+    Requested refunds (reason `requested`) also carry the requester's own number, `merchant_refund_no`, unique per
+    merchant; the channel sees `out_refund_no`, our id without its underscore.
+    """
 
     __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("merchant_id", "merchant_refund_no"),
+        Index("ix_refunds_merchant_created", "merchant_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16))
     channel_out_trade_no: Mapped[str] = mapped_column(String(64))  # the trade refunded, as the channel knows it
     channel_trade_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     out_refund_no: Mapped[str] = mapped_column(String(64), unique=True)
+    merchant_refund_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     total_fen: Mapped[int] = mapped_column(BigInteger)  # what the trade paid
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[RefundReason] = mapped_column(StrEnumType(RefundReason, 32))
+    description: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the requester's reason, if any
     status: Mapped[RefundStatus] = mapped_column(StrEnumType(RefundStatus, 16), index=True)
+    terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True)  # who asked
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
+    supervisor_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)  # who approved
     channel_refund_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

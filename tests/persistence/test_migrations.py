@@ -94,7 +94,7 @@ def _counts_of(tables: Iterable[str]) -> Callable[[Tx], dict[str, int]]:
 async def _insert_rows(db: Database, rows: dict[str, dict[str, object]]) -> None:
     """One row per table, in order, through plain Core tables (as of the revision the database is at)."""
     for name, row in rows.items():
-        columns_of_row = (column(key, UTCDateTime()) if key == "created_at" else column(key) for key in row)
+        columns_of_row = (column(key, UTCDateTime()) if key.endswith("_at") else column(key) for key in row)
         insert = table(name, *columns_of_row).insert().values(row)
         await db.transaction(lambda tx, statement=insert: tx.connection.execute(statement))
 
@@ -149,25 +149,45 @@ async def test_key_rotation_columns_upgrade_and_downgrade_keeping_every_row(data
         await db.dispose()
 
 
-#: What 0007 (operator lockout, disabling, password changes) adds to `operators`.
-OPERATOR_COLUMNS = {"failed_sign_ins", "locked_until", "disabled_at", "password_changed_at"}
+#: What 0007 adds: operator lockout, disabling and password changes; the operator who opened a scan session.
+OPERATOR_COLUMNS = {
+    "operators": {"failed_sign_ins", "locked_until", "disabled_at", "password_changed_at"},
+    "scan_sessions": {"operator_id"},
+}
 
 
-async def test_operator_columns_upgrade_and_downgrade_keeping_every_operator(database_url: str) -> None:
+async def test_operator_columns_upgrade_and_downgrade_keeping_every_row(database_url: str) -> None:
     db = Database(database_url)
-    columns, counts = _columns_of(["operators"]), _counts_of(["operators"])
-    operator = {
-        "id": "op_o", "merchant_id": "mch_m", "number": "01", "name": "O", "role": "cashier",
-        "password_hash": "h", "created_at": _NOW,
-    }  # fmt: skip
+    columns, counts = _columns_of(OPERATOR_COLUMNS), _counts_of(OPERATOR_COLUMNS)
     try:
         await upgrade(db, "0006")
-        await _insert_rows(db, {"merchants": _MERCHANT, "operators": operator})
-        before = (await db.transaction(columns))["operators"]
-        assert not before & OPERATOR_COLUMNS
+        await _insert_rows(
+            db,
+            {
+                "merchants": _MERCHANT,
+                "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
+                "terminals": {
+                    "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
+                    "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
+                },
+                "operators": {
+                    "id": "op_o", "merchant_id": "mch_m", "number": "01", "name": "O", "role": "cashier",
+                    "password_hash": "h", "created_at": _NOW,
+                },
+                "scan_sessions": {
+                    "id": "scn_s", "terminal_id": "trm_t", "merchant_id": "mch_m", "active_terminal_id": "trm_t",
+                    "status": "OPEN", "amount_fen": 100, "out_trade_no": "s1", "description": "",
+                    "expires_at": _NOW, "created_at": _NOW,
+                },
+            },
+        )  # fmt: skip
+        before = await db.transaction(columns)
+        assert all(not (before[name] & added) for name, added in OPERATOR_COLUMNS.items())
 
         await upgrade(db, "0007")
-        assert (await db.transaction(columns))["operators"] == before | OPERATOR_COLUMNS
+        after = await db.transaction(columns)
+        assert after == {name: before[name] | added for name, added in OPERATOR_COLUMNS.items()}
+        assert await db.transaction(counts) == {"operators": 1, "scan_sessions": 1}
         state = select(
             column("failed_sign_ins"), column("locked_until"), column("disabled_at"), column("password_changed_at")
         ).select_from(table("operators"))
@@ -175,10 +195,10 @@ async def test_operator_columns_upgrade_and_downgrade_keeping_every_operator(dat
         assert await db.transaction(lambda tx: tuple(tx.connection.execute(state).one())) == (0, None, None, None)
 
         await db.transaction(_downgrade, "0006")
-        assert (await db.transaction(columns))["operators"] == before
-        assert await db.transaction(counts) == {"operators": 1}
+        assert await db.transaction(columns) == before
+        assert await db.transaction(counts) == {"operators": 1, "scan_sessions": 1}
 
         await upgrade(db, "0007")
-        assert (await db.transaction(columns))["operators"] == before | OPERATOR_COLUMNS
+        assert await db.transaction(columns) == after
     finally:
         await db.dispose()
