@@ -1,10 +1,14 @@
-"""Refund states and reasons, shared by automatic refunds (extra payments) and merchant refunds."""
+"""Refund states, reasons and the channels' refund rules, shared by automatic refunds and requested refunds."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gateway.domain.channels import Channel
+from gateway.domain.errors import Conflict, InvalidInput
 from gateway.domain.machine import Machine
+from gateway.domain.orders import OrderStatus
 
 
 class RefundStatus(StrEnum):
@@ -19,12 +23,18 @@ class RefundStatus(StrEnum):
     def is_final(self) -> bool:
         return REFUND_MACHINE.is_final(self)
 
+    @property
+    def shown(self) -> RefundStatus:
+        """The state the API and events show: PENDING is PROCESSING to the outside (the refund is under way)."""
+        return RefundStatus.PROCESSING if self is RefundStatus.PENDING else self
+
 
 class RefundReason(StrEnum):
     """Why money is given back."""
 
     PAID_AFTER_CLOSE = "paid_after_close"  # a payment arrived for an order already closed
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second channel attempt paid an order already paid
+    REQUESTED = "requested"  # a terminal or the merchant asked for it: it counts against the order's amount
 
 
 R = RefundStatus
@@ -44,3 +54,50 @@ REFUND_MACHINE: Machine[RefundStatus] = Machine(
         (R.PROCESSING, R.PENDING): "the channel no longer knows the accepted refund",
     },
 )
+
+#: Orders that can still give money back.
+REFUNDABLE = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED)
+#: How long after the payment each channel takes a refund (WeChat 1 year; Alipay 3 months, counted as 90 days;
+#: UnionPay's is the merchant's contract: GATEWAY_UNIONPAY_REFUND_WINDOW_DAYS).
+REFUND_WINDOW_DAYS: dict[Channel, int] = {Channel.WECHAT: 365, Channel.ALIPAY: 90}
+#: Refunds one order may have at a channel (WeChat: 50); channels not listed have no cap.
+MAX_REFUNDS_PER_ORDER: dict[Channel, int] = {Channel.WECHAT: 50}
+#: Waits between rounds of an unfinished refund, per channel (the last repeats), before the time scale: WeChat
+#: finishes an accepted refund later (minutes), Alipay answers at once, UnionPay on ACP's 1-2-4-8-16-32 s rhythm.
+REFUND_ROUND_DELAYS_S: dict[Channel, tuple[float, ...]] = {
+    Channel.WECHAT: (5.0, 10.0, 30.0, 60.0, 300.0),
+    Channel.ALIPAY: (2.0, 5.0, 15.0, 60.0, 300.0),
+    Channel.UNIONPAY: (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 300.0),
+}
+
+
+def round_delay_s(channels: set[Channel], attempt: int) -> float:
+    """The wait before the next round over unfinished refunds of these channels: the shortest of their rhythms."""
+    return min(delays[min(attempt, len(delays) - 1)] for delays in (REFUND_ROUND_DELAYS_S[c] for c in channels))
+
+
+def check_refund_window(channel: Channel, paid_at: datetime, now: datetime, window_days: int) -> None:
+    """Refuse a refund the channel no longer takes (`window_days`: the channel's window, in days)."""
+    if now - paid_at > timedelta(days=window_days):
+        raise InvalidInput(
+            f"{channel} takes refunds up to {window_days} days after the payment; this one was paid "
+            f"{paid_at.date().isoformat()}",
+            code="refund_window_closed",
+        )
+
+
+def refusal(status: OrderStatus, reserved_fen: int, amount_fen: int, count: int, asked_fen: int, cap: int) -> None:
+    """Why the reservation of `asked_fen` on an order found in this state was refused (raises)."""
+    if status not in REFUNDABLE:
+        raise Conflict(f"an order that is {status} cannot be refunded", code="order_not_refundable")
+    if reserved_fen + asked_fen > amount_fen:
+        raise InvalidInput(
+            f"{asked_fen} fen is more than the {amount_fen - reserved_fen} fen left to refund "
+            f"(paid {amount_fen}, refunded or being refunded {reserved_fen})",
+            code="refund_exceeds_remaining",
+        )
+    if count >= cap:
+        raise InvalidInput(
+            f"this order already has {count} refunds, the most its channel takes", code="too_many_refunds"
+        )
+    raise AssertionError("the reservation was refused for no reason")  # pragma: no cover
