@@ -29,7 +29,7 @@ class TradeStatus(StrEnum):
 
 
 class RefundStatus(StrEnum):
-    """The state of one refund at the channel."""
+    """The state of one refund at the channel: PROCESSING until the channel says SUCCESS or FAILED."""
 
     SUCCESS = "success"
     PROCESSING = "processing"
@@ -100,6 +100,7 @@ class RefundRequest:
     refund_fen: int
     reason: str = ""
     channel_trade_no: str | None = None
+    notify_url: str | None = None  # where WeChat and UnionPay announce the refund's end (Alipay sends nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,19 @@ class RefundResult:
     status: RefundStatus
     refund_fen: int
     channel_refund_no: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefundNotification:
+    """A verified (WeChat: decrypted) refund notification: which refund, and how it ended."""
+
+    out_trade_no: str
+    out_refund_no: str
+    status: RefundStatus
+    refund_fen: int
+    channel_refund_no: str | None = None
+    channel_trade_no: str | None = None
+    raw: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +265,12 @@ class ChannelAdapter(Protocol):
         """Verify a payment notification's signature and app id and return what it says."""
         ...
 
+    def parse_refund_notification(self, body: bytes, content_type: str | None) -> RefundNotification:
+        """Verify (WeChat: decrypt) a refund notification and return what it says; NotificationInvalid if not."""
+        ...
+
     def notification_ack(self, accepted: bool) -> NotificationAck:
-        """The answer the channel expects: its exact success acknowledgement or a failure."""
+        """The answer the channel expects to a payment or refund notification: its exact acknowledgement, or not."""
         ...
 
     async def download_bill(self, day: date) -> list[BillEntry]:

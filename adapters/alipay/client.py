@@ -42,6 +42,7 @@ from adapters.protocol import (
     OrderNotFound,
     PrecreateRequest,
     PrecreateResult,
+    RefundNotification,
     RefundRequest,
     RefundResult,
     RefundStatus,
@@ -134,9 +135,11 @@ class AlipayAdapter:
             "out_request_no": request.out_refund_no,
             **_optional(refund_reason=request.reason, trade_no=request.channel_trade_no),
         }
-        _expect(await self._call("alipay.trade.refund", biz), Code.SUCCESS)
-        # fund_change=N on a repeated out_request_no means the first call already refunded: still a success.
-        return RefundResult(request.out_refund_no, RefundStatus.SUCCESS, request.refund_fen)
+        body = _expect(await self._call("alipay.trade.refund", biz), Code.SUCCESS)
+        # fund_change=Y: this call moved the money. N: nothing moved now (a repeated out_request_no, or a refund
+        # still under way); Alipay's advice is to confirm with the refund query, so it is still processing.
+        status = RefundStatus.SUCCESS if body.get("fund_change") == "Y" else RefundStatus.PROCESSING
+        return RefundResult(request.out_refund_no, status, request.refund_fen)
 
     async def refund_query(self, out_trade_no: str, out_refund_no: str) -> RefundResult:
         biz = {"out_trade_no": out_trade_no, "out_request_no": out_refund_no}
@@ -165,6 +168,10 @@ class AlipayAdapter:
         except (KeyError, ValueError) as exc:
             raise NotificationInvalid("shape", f"malformed notification: {exc}") from exc
         return Notification(trade=trade, app_id=fields["app_id"], raw=fields)
+
+    def parse_refund_notification(self, body: bytes, content_type: str | None) -> RefundNotification:
+        """Alipay refunds answer at once and have no refund notification of their own: nothing here is one."""
+        raise NotificationInvalid("unsupported", "Alipay sends no refund notifications; alipay.trade.refund answers")
 
     def notification_ack(self, accepted: bool) -> NotificationAck:
         """Alipay stops retrying on the exact text `success`; anything else is a failure."""

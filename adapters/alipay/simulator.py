@@ -59,7 +59,7 @@ from adapters.alipay.wire import (
     yuan_to_fen,
 )
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
-from adapters.simcore.bank import Outcome, SimBank, SimOrder, SimOrderState
+from adapters.simcore.bank import Outcome, RefundRules, SimBank, SimOrder, SimOrderState, SimRefundState
 from adapters.simcore.faults import OperationFault
 from adapters.simcore.keys import load_or_create_rsa_key, public_pem
 from adapters.simcore.notifier import OutgoingNotification
@@ -72,6 +72,8 @@ BILL_LINK_TTL_S = 30.0  # Alipay's bill links expire after 30 s
 _TIMEOUT_EXPRESS = re.compile(r"([1-9]\d*)([mhd])")
 _TIMEOUT_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _VISIBLE_STATES = (SimOrderState.CREATED, SimOrderState.PAYING)
+#: Refunds answer at once, within the contract's refund window: 3 months by default, read as 90 days.
+REFUND_RULES = RefundRules(asynchronous=False, window=timedelta(days=90))
 
 #: Common parameters the gateway requires, in the order it checks them.
 _REQUIRED_COMMON = (
@@ -90,12 +92,15 @@ _FAILURES: dict[Outcome, SubCode] = {
     Outcome.RETRY: SubCode.SYSTEM_ERROR,
     Outcome.NOT_FOUND: SubCode.TRADE_NOT_EXIST,
     Outcome.OUT_TRADE_NO_USED: SubCode.CONTEXT_INCONSISTENT,
-    Outcome.AMOUNT_MISMATCH: SubCode.CONTEXT_INCONSISTENT,
+    Outcome.AMOUNT_MISMATCH: SubCode.DISCORDANT_REPEAT_REQUEST,
     Outcome.ORDER_PAID: SubCode.TRADE_STATUS_ERROR,
     Outcome.ORDER_CLOSED: SubCode.TRADE_STATUS_ERROR,
     Outcome.ORDER_REVERSED: SubCode.TRADE_STATUS_ERROR,
     Outcome.REFUND_NOT_PAID: SubCode.TRADE_STATUS_ERROR,
     Outcome.REFUND_TOO_MUCH: SubCode.REASON_TRADE_REFUND_FEE_ERR,
+    Outcome.REFUND_REJECTED: SubCode.REASON_TRADE_BEEN_FREEZEN,
+    Outcome.MERCHANT_BALANCE_LOW: SubCode.SELLER_BALANCE_NOT_ENOUGH,
+    Outcome.REFUND_OVERDUE: SubCode.TRADE_NOT_ALLOW_REFUND,
     Outcome.INSUFFICIENT_BALANCE: SubCode.BUYER_BALANCE_NOT_ENOUGH,
     Outcome.CODE_EXPIRED: SubCode.PAYMENT_AUTH_CODE_INVALID,
     Outcome.CODE_INVALID: SubCode.PAYMENT_AUTH_CODE_INVALID,
@@ -307,7 +312,7 @@ class AlipaySimulator(ChannelSimulator):
             if refund_fen != order.amount_fen:
                 return None, answer(Code.BUSINESS_FAILED, SubCode.REFUND_AMT_NOT_EQUAL_TOTAL)
             out_request_no = order.out_trade_no
-        outcome, refund = self.bank.refund(order.out_trade_no, out_request_no, refund_fen)
+        outcome, refund = self.accept_refund(order.out_trade_no, out_request_no, refund_fen)
         if outcome not in (Outcome.PAID, Outcome.OK) or refund is None:
             return outcome, _failure(outcome, _FAILURES)
         return outcome, answer(
@@ -329,7 +334,8 @@ class AlipaySimulator(ChannelSimulator):
             return Outcome.NOT_FOUND, _failure(Outcome.NOT_FOUND, _FAILURES)
         ids = {"trade_no": order.trade_no, "out_trade_no": order.out_trade_no, "out_request_no": out_request_no}
         refund = order.refunds.get(out_request_no)
-        if refund is None:  # Alipay's way of saying "no such refund": success without the refund fields
+        if refund is None or self.bank.look_at_refund(order, refund) is not SimRefundState.SUCCESS:
+            # Alipay's way of saying "no such refund" (never received, or refused): success without refund fields
             return Outcome.OK, answer(Code.SUCCESS, **ids)
         return Outcome.OK, answer(
             Code.SUCCESS,
@@ -474,8 +480,10 @@ class AlipaySimulator(ChannelSimulator):
 
     def _wire_status(self, order: SimOrder) -> WireTradeStatus:
         if order.state is SimOrderState.SUCCESS:
-            fully_refunded = order.refunded_fen >= order.amount_fen
-            return WireTradeStatus.TRADE_CLOSED if fully_refunded else WireTradeStatus.TRADE_SUCCESS
+            if order.refunded_fen >= order.amount_fen:
+                return WireTradeStatus.TRADE_CLOSED
+            finished = self.bank.refund_window_over(order)  # no longer refundable
+            return WireTradeStatus.TRADE_FINISHED if finished else WireTradeStatus.TRADE_SUCCESS
         if order.state in _VISIBLE_STATES:
             return WireTradeStatus.WAIT_BUYER_PAY
         return WireTradeStatus.TRADE_CLOSED
@@ -616,6 +624,7 @@ def create_simulator(var_dir: Path, settings: SimulatorSettings | None = None) -
         code_prefix=lambda: str(secrets.choice(range(25, 31))),
         code_length=CODE_LENGTH,
         trade_no_prefix="",
+        refund_rules=REFUND_RULES,
     )
     return AlipaySimulator(settings, bank, SIM_APP_ID, app_public, alipay_private)
 

@@ -210,6 +210,8 @@ class SubCode(StrEnum):
     REASON_TRADE_REFUND_FEE_ERR = "ACQ.REASON_TRADE_REFUND_FEE_ERR"
     TRADE_NOT_ALLOW_REFUND = "ACQ.TRADE_NOT_ALLOW_REFUND"
     SELLER_BALANCE_NOT_ENOUGH = "ACQ.SELLER_BALANCE_NOT_ENOUGH"
+    DISCORDANT_REPEAT_REQUEST = "ACQ.DISCORDANT_REPEAT_REQUEST"  # an out_request_no reused with another amount
+    REASON_TRADE_BEEN_FREEZEN = "ACQ.REASON_TRADE_BEEN_FREEZEN"  # Alipay's spelling
 
 
 SUB_MESSAGES = {
@@ -240,6 +242,10 @@ SUB_MESSAGES = {
     SubCode.BUYER_BALANCE_NOT_ENOUGH: "买家余额不足",
     SubCode.REFUND_AMT_NOT_EQUAL_TOTAL: "退款金额超限",
     SubCode.REASON_TRADE_REFUND_FEE_ERR: "退款金额无效",
+    SubCode.TRADE_NOT_ALLOW_REFUND: "当前交易不允许退款",
+    SubCode.SELLER_BALANCE_NOT_ENOUGH: "卖家余额不足",
+    SubCode.DISCORDANT_REPEAT_REQUEST: "不一致的请求",
+    SubCode.REASON_TRADE_BEEN_FREEZEN: "请求退款的交易被冻结",
 }
 
 
@@ -377,6 +383,8 @@ _SUB_CODE_ERRORS: dict[str, type[ChannelError]] = {
             SubCode.REASON_TRADE_REFUND_FEE_ERR,
             SubCode.TRADE_NOT_ALLOW_REFUND,
             SubCode.SELLER_BALANCE_NOT_ENOUGH,
+            SubCode.DISCORDANT_REPEAT_REQUEST,
+            SubCode.REASON_TRADE_BEEN_FREEZEN,
         ),
         RefundRejected,
     ),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.simcore.bank import BankSettings, Outcome, SimBank, SimOrder
-from adapters.simcore.faults import Fault, NotifyFault, OperationFault
+from adapters.simcore.bank import BankSettings, Outcome, SimBank, SimOrder, SimRefund
+from adapters.simcore.faults import Fault, NotifyFault, OperationFault, RefundFault
 from adapters.simcore.notifier import Notifier, OutgoingNotification
 
 
@@ -45,6 +46,8 @@ class ChannelSimulator:
         self.bank = bank
         ladder = settings.notify_ladder_s if settings.notify_ladder_s is not None else self.notify_ladder_s
         self.notifier = Notifier(ladder=ladder, time_scale=settings.bank.time_scale)
+        self._timers: set[asyncio.Task[None]] = set()
+        bank.on_refund_finished = self._refund_finished
         self.app = Starlette(routes=[*self.protocol_routes(), *self._control_routes()], lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
@@ -54,6 +57,9 @@ class ChannelSimulator:
         await self.aclose()
 
     async def aclose(self) -> None:
+        for task in list(self._timers):
+            task.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
         await self.notifier.aclose()
 
     # ---- for subclasses ------------------------------------------------------------------------------
@@ -69,6 +75,10 @@ class ChannelSimulator:
     def order_for_code_url(self, code_url: str) -> str | None:
         """The out_trade_no behind one of this channel's dynamic code URLs."""
         raise NotImplementedError
+
+    def refund_notification(self, order: SimOrder, refund: SimRefund) -> OutgoingNotification | None:
+        """The channel's notification of a finished refund; None for a channel that sends none."""
+        return None
 
     async def before_answer(self, outcome: Outcome | None = None) -> None:
         """Apply configured latency, and hold the request when the outcome is an HTTP timeout."""
@@ -91,6 +101,36 @@ class ChannelSimulator:
         copies = 2 if fault is NotifyFault.DUPLICATED else 1
         self.notifier.send(self.payment_notification(order), copies=copies, first_delay_s=first_delay)
 
+    # ---- refunds -------------------------------------------------------------------------------------
+
+    def accept_refund(
+        self, out_trade_no: str, out_refund_no: str, refund_fen: int, notify_url: str | None = None
+    ) -> tuple[Outcome, SimRefund | None]:
+        """`SimBank.refund`, and a timer that finishes the refund when its delay is over, queried or not."""
+        outcome, refund = self.bank.refund(out_trade_no, out_refund_no, refund_fen, notify_url)
+        due_in = self.bank.refund_due_in(refund) if refund is not None else None
+        if refund is not None and due_in is not None and outcome in (Outcome.PAID, Outcome.UNKNOWN):
+            order = self.bank.orders[out_trade_no]
+            self._after(due_in, lambda: self.bank.advance_refund(order, refund))
+        return outcome, refund
+
+    def _after(self, delay_s: float, action: Callable[[], None]) -> None:
+        async def wait_then_act() -> None:
+            await asyncio.sleep(delay_s)
+            action()
+
+        task = asyncio.get_running_loop().create_task(wait_then_act())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    def _refund_finished(self, order: SimOrder, refund: SimRefund) -> None:
+        """Announce a finished refund to its notify URL, unless the refund asks for silence (fault 26)."""
+        if not refund.notify_url or refund.fault is RefundFault.QUERY_ONLY:
+            return
+        notification = self.refund_notification(order, refund)
+        if notification is not None:
+            self.notifier.send(notification)
+
     # ---- control API ---------------------------------------------------------------------------------
 
     def _control_routes(self) -> list[BaseRoute]:
@@ -103,6 +143,7 @@ class ChannelSimulator:
             Route("/_sim/wallet", self._wallet_pay, methods=["POST"]),
             Route("/_sim/ledger", self._ledger, methods=["GET"]),
             Route("/_sim/orders/{out_trade_no}", self._order, methods=["GET"]),
+            Route("/_sim/orders/{out_trade_no}/backdate", self._backdate, methods=["POST"]),
             Route("/_sim/faults", self._inject_fault, methods=["POST"]),
             Route("/_sim/notifications", self._notifications, methods=["GET"]),
         ]
@@ -196,8 +237,29 @@ class ChannelSimulator:
                 "amount_fen": order.amount_fen,
                 "refunded_fen": order.refunded_fen,
                 "reverse_calls": order.reverse_calls,
+                "refunds": [
+                    {
+                        "out_refund_no": refund.out_refund_no,
+                        "refund_no": refund.refund_no,
+                        "amount_fen": refund.amount_fen,
+                        "state": refund.state.value,
+                        "queries": refund.queries,
+                    }
+                    for refund in order.refunds.values()
+                ],
             }
         )
+
+    async def _backdate(self, request: Request) -> Response:
+        """Move an order's creation and payment `days` back, as if it had been paid long ago (refund windows)."""
+        days = (await _json_body(request)).get("days")
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 36_500:
+            return _bad("days must be an integer from 0 to 36500")
+        order = self.bank.backdate(request.path_params["out_trade_no"], timedelta(days=days))
+        if order is None:
+            return _bad("no such order", 404)
+        paid_at = order.paid_at.isoformat() if order.paid_at is not None else None
+        return JSONResponse({"out_trade_no": order.out_trade_no, "paid_at": paid_at})
 
     async def _inject_fault(self, request: Request) -> Response:
         body = await _json_body(request)

@@ -20,8 +20,10 @@ from adapters.simcore.faults import (
     FaultQueue,
     NotifyFault,
     OperationFault,
+    RefundFault,
     fault_for_code,
     notify_fault_for_amount,
+    refund_fault_for_amount,
 )
 
 BEIJING = timedelta(hours=8)
@@ -59,7 +61,19 @@ class Outcome(StrEnum):
     RETRY = "retry"  # reverse accepted, call again (recall=Y / retry_flag=Y)
     REFUND_TOO_MUCH = "refund_too_much"
     REFUND_NOT_PAID = "refund_not_paid"
-    AMOUNT_MISMATCH = "amount_mismatch"
+    AMOUNT_MISMATCH = "amount_mismatch"  # a refund number repeated with another amount
+    REFUND_REJECTED = "refund_rejected"
+    MERCHANT_BALANCE_LOW = "merchant_balance_low"
+    REFUND_OVERDUE = "refund_overdue"  # past the channel's refund window
+    REFUND_LIMIT = "refund_limit"  # the order has as many refunds as the channel allows
+
+
+class SimRefundState(StrEnum):
+    """One refund at the channel: accepted and processing, then finished one way or the other."""
+
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"
 
 
 @dataclass
@@ -82,12 +96,18 @@ class PaymentCode:
 
 @dataclass
 class SimRefund:
-    """One accepted refund of an order."""
+    """One accepted refund of an order; the money goes back to the customer when it finishes with success."""
 
     out_refund_no: str
     refund_no: str
     amount_fen: int
-    at: datetime
+    at: datetime  # accepted
+    fault: RefundFault = RefundFault.NORMAL
+    state: SimRefundState = SimRefundState.PROCESSING
+    completes_at: float | None = None  # monotonic time at which time finishes it; None: time never does
+    queries: int = 0  # refund queries that looked at it
+    finished_at: datetime | None = None
+    notify_url: str | None = None
 
 
 @dataclass
@@ -115,7 +135,8 @@ class SimOrder:
 
     @property
     def refunded_fen(self) -> int:
-        return sum(refund.amount_fen for refund in self.refunds.values())
+        """Fen accepted for refund and not failed: what may not exceed the paid amount."""
+        return sum(r.amount_fen for r in self.refunds.values() if r.state is not SimRefundState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,20 @@ class BankSettings:
     accept_unissued_codes: bool = True  # well-formed codes nobody issued are paid by a walk-in customer
     walk_in_balance_fen: int = 10**12
     default_balance_fen: int = 1_000_000
+    refund_delay_s: float = 5.0  # an asynchronous channel finishes an accepted refund after this long
+    refund_queries_to_finish: int = 3  # refund fault 24 finishes at this many refund queries, never by time
+
+
+@dataclass(frozen=True)
+class RefundRules:
+    """How one channel takes refunds: finished at once or later, up to how long after the payment, how many."""
+
+    asynchronous: bool
+    window: timedelta | None = None
+    max_refunds: int | None = None
+
+
+SYNCHRONOUS_REFUNDS = RefundRules(asynchronous=False)
 
 
 class SimBank:
@@ -152,9 +187,13 @@ class SimBank:
         code_prefix: Callable[[], str],
         code_length: int,
         trade_no_prefix: str,
+        refund_rules: RefundRules = SYNCHRONOUS_REFUNDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
+        self.refund_rules = refund_rules
+        #: Called once when a refund finishes (success or failure): how the simulator sends refund notifications.
+        self.on_refund_finished: Callable[[SimOrder, SimRefund], None] | None = None
         self._code_prefix = code_prefix
         self._code_length = code_length
         self._trade_no_prefix = trade_no_prefix
@@ -361,8 +400,14 @@ class SimBank:
 
     # ---- refunds -------------------------------------------------------------------------------------
 
-    def refund(self, out_trade_no: str, out_refund_no: str, refund_fen: int) -> tuple[Outcome, SimRefund | None]:
-        """Refund once per out_refund_no; a repeat returns the first refund and moves nothing."""
+    def refund(
+        self, out_trade_no: str, out_refund_no: str, refund_fen: int, notify_url: str | None = None
+    ) -> tuple[Outcome, SimRefund | None]:
+        """Accept a refund once per out_refund_no; a repeat returns the first refund and moves nothing.
+
+        PAID: a new refund (processing on an asynchronous channel, finished on a synchronous one); UNKNOWN: the
+        same, answered as a system error (fault 22); OK: a repeat.
+        """
         queued = self._queued_fault("refund")
         if queued is not None:
             return queued, None
@@ -371,17 +416,88 @@ class SimBank:
             return Outcome.NOT_FOUND, None
         existing = order.refunds.get(out_refund_no)
         if existing is not None:
-            if existing.amount_fen != refund_fen:
-                return Outcome.AMOUNT_MISMATCH, existing
-            return Outcome.OK, existing
-        if order.state is not SimOrderState.SUCCESS:
-            return Outcome.REFUND_NOT_PAID, None
-        if refund_fen <= 0 or order.refunded_fen + refund_fen > order.amount_fen:
-            return Outcome.REFUND_TOO_MUCH, None
-        refund = SimRefund(out_refund_no, self._number("R"), refund_fen, datetime.now(UTC))
+            self.advance_refund(order, existing)
+            return (Outcome.OK if existing.amount_fen == refund_fen else Outcome.AMOUNT_MISMATCH), existing
+        refusal = self._refund_refusal(order, refund_fen)
+        if refusal is not None:
+            return refusal, None
+        fault = refund_fault_for_amount(refund_fen)
+        refund = SimRefund(
+            out_refund_no, self._number("R"), refund_fen, datetime.now(UTC), fault, notify_url=notify_url
+        )
         order.refunds[out_refund_no] = refund
-        self._give_back(order, "refund", refund_fen, out_refund_no)
-        return Outcome.PAID, refund
+        if not self.refund_rules.asynchronous:
+            self._finish_refund(order, refund)
+        elif fault is not RefundFault.NEEDS_QUERIES:
+            refund.completes_at = self._clock() + self._scaled(self.settings.refund_delay_s)
+        return (Outcome.UNKNOWN if fault is RefundFault.UNKNOWN_THEN_SUCCESS else Outcome.PAID), refund
+
+    def _refund_refusal(self, order: SimOrder, refund_fen: int) -> Outcome | None:
+        """Why the channel refuses a new refund at once, if it does: state, window, count, amount, then faults."""
+        rules = self.refund_rules
+        if order.state is not SimOrderState.SUCCESS:
+            return Outcome.REFUND_NOT_PAID
+        if self.refund_window_over(order):
+            return Outcome.REFUND_OVERDUE
+        if rules.max_refunds is not None and len(order.refunds) >= rules.max_refunds:
+            return Outcome.REFUND_LIMIT
+        if refund_fen <= 0 or order.refunded_fen + refund_fen > order.amount_fen:
+            return Outcome.REFUND_TOO_MUCH
+        fault = refund_fault_for_amount(refund_fen)
+        if fault is RefundFault.REJECTED or (fault is RefundFault.FAILS_LATER and not rules.asynchronous):
+            return Outcome.REFUND_REJECTED  # a synchronous channel's failure is a refusal
+        if fault is RefundFault.MERCHANT_BALANCE:
+            return Outcome.MERCHANT_BALANCE_LOW
+        return None
+
+    def refund_window_over(self, order: SimOrder) -> bool:
+        """Whether the channel's refund window for a paid order has closed."""
+        window = self.refund_rules.window
+        return window is not None and order.paid_at is not None and datetime.now(UTC) - order.paid_at > window
+
+    def refund_due_in(self, refund: SimRefund) -> float | None:
+        """Seconds until time finishes a processing refund; None when time never does."""
+        if refund.state is not SimRefundState.PROCESSING or refund.completes_at is None:
+            return None
+        return max(0.0, refund.completes_at - self._clock())
+
+    def advance_refund(self, order: SimOrder, refund: SimRefund) -> None:
+        """Let time finish a processing refund whose delay is over."""
+        due_in = self.refund_due_in(refund)
+        if due_in is not None and due_in <= 0:
+            self._finish_refund(order, refund)
+
+    def look_at_refund(self, order: SimOrder, refund: SimRefund) -> SimRefundState:
+        """A refund query looks at a refund: what the query may say (fault 25 keeps saying processing)."""
+        refund.queries += 1
+        if (
+            refund.fault is RefundFault.NEEDS_QUERIES
+            and refund.state is SimRefundState.PROCESSING
+            and refund.queries >= self.settings.refund_queries_to_finish
+        ):
+            self._finish_refund(order, refund)
+        self.advance_refund(order, refund)
+        if refund.fault is RefundFault.NOTIFY_ONLY and self.refund_rules.asynchronous:
+            return SimRefundState.PROCESSING
+        return refund.state
+
+    def _finish_refund(self, order: SimOrder, refund: SimRefund) -> None:
+        refund.completes_at, refund.finished_at = None, datetime.now(UTC)
+        if refund.fault is RefundFault.FAILS_LATER:
+            refund.state = SimRefundState.FAILED
+        else:
+            refund.state = SimRefundState.SUCCESS
+            self._give_back(order, "refund", refund.amount_fen, refund.out_refund_no)
+        if self.on_refund_finished is not None:
+            self.on_refund_finished(order, refund)
+
+    def backdate(self, out_trade_no: str, by: timedelta) -> SimOrder | None:
+        """Move an order's creation and payment back in time (to test refund windows)."""
+        order = self.orders.get(out_trade_no)
+        if order is not None:
+            order.created_at -= by
+            order.paid_at = order.paid_at - by if order.paid_at is not None else None
+        return order
 
     # ---- bills ---------------------------------------------------------------------------------------
 

@@ -30,6 +30,19 @@ class NotifyFault(StrEnum):
     DELAYED = "12"  # the first attempt waits one step of the retry ladder
 
 
+class RefundFault(StrEnum):
+    """Refund behaviours, picked by the last two digits of the refund amount (not the order's amount)."""
+
+    NORMAL = "00"  # accepted; finished after the channel's usual delay (none for Alipay)
+    REJECTED = "21"  # refused at once with the channel's refusal code: nothing recorded
+    UNKNOWN_THEN_SUCCESS = "22"  # recorded, but answered with a system error; a retry of the number succeeds
+    MERCHANT_BALANCE = "23"  # refused: the merchant's balance cannot cover it
+    NEEDS_QUERIES = "24"  # never finishes by time: only after `refund_queries_to_finish` refund queries
+    NOTIFY_ONLY = "25"  # finishes after the delay, but refund queries keep saying "processing"
+    QUERY_ONLY = "26"  # finishes after the delay, and no refund notification is sent
+    FAILS_LATER = "27"  # accepted, then fails after the delay (WeChat CHANGE, UnionPay 01): nothing moves
+
+
 class OperationFault(StrEnum):
     """Faults a test can queue for the next calls of one operation; values match the bank's outcomes."""
 
@@ -53,6 +66,14 @@ def notify_fault_for_amount(amount_fen: int) -> NotifyFault:
         return NotifyFault(f"{amount_fen % 100:02d}")
     except ValueError:
         return NotifyFault.NORMAL
+
+
+def refund_fault_for_amount(refund_fen: int) -> RefundFault:
+    """The refund fault a refund amount asks for; unknown suffixes behave normally."""
+    try:
+        return RefundFault(f"{refund_fen % 100:02d}")
+    except ValueError:
+        return RefundFault.NORMAL
 
 
 class FaultQueue:

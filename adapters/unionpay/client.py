@@ -19,6 +19,7 @@ from adapters.protocol import (
     NotificationInvalid,
     PrecreateRequest,
     PrecreateResult,
+    RefundNotification,
     RefundRequest,
     RefundResult,
     RefundStatus,
@@ -156,16 +157,18 @@ class UnionpayAdapter:
                 "txnAmt": request.refund_fen,
                 "currencyCode": CURRENCY_CNY,
                 "orderType": ORDER_TYPE_UNIONPAY,
+                "backUrl": request.notify_url,
             },
         )
         if answer["respCode"] != RespCode.SUCCESS:
             raise error_for(answer, refund=True)
-        return _readable(lambda fields: refund_result(fields, RefundStatus.SUCCESS), answer)
+        # 00 means accepted: refundQuery (or the refund notification) says when and how it finishes.
+        return _readable(lambda fields: refund_result(fields, RefundStatus.PROCESSING), answer)
 
     async def refund_query(self, out_trade_no: str, out_refund_no: str) -> RefundResult:
         answer = await self._call("refundQuery", {"orderNo": out_refund_no, "origOrderNo": out_trade_no})
         if answer["respCode"] != RespCode.SUCCESS:
-            raise error_for(answer)
+            raise error_for(answer, refund=True)
         status = REFUND_STATUS.get(answer.get("origRespCode", ""))
         if status is None:
             raise ChannelUnavailable("unreadable_answer", f"refundQuery origRespCode {answer.get('origRespCode')!r}")
@@ -174,6 +177,37 @@ class UnionpayAdapter:
     # ---- notifications and bills ---------------------------------------------------------------------
 
     def parse_notification(self, body: bytes, content_type: str | None) -> Notification:
+        fields = self._verified_notification(body, content_type)
+        if fields.get("origOrderNo"):
+            raise NotificationInvalid("format", "a refund notification, not a payment's")
+        try:
+            trade = trade_result(fields)
+        except ValueError as exc:
+            raise NotificationInvalid("format", str(exc)) from exc
+        return Notification(trade=trade, app_id=fields["merId"], raw=fields)
+
+    def parse_refund_notification(self, body: bytes, content_type: str | None) -> RefundNotification:
+        """The refund notification to the refund's backUrl: orderNo is the refund number, origOrderNo the order's."""
+        fields = self._verified_notification(body, content_type)
+        status = REFUND_STATUS.get(fields.get("origRespCode", ""))
+        if not fields.get("origOrderNo") or not fields.get("orderNo") or status is None:
+            raise NotificationInvalid("format", "not a refund notification (orderNo, origOrderNo, origRespCode)")
+        try:
+            refund = refund_result(fields, status)
+        except ValueError as exc:
+            raise NotificationInvalid("format", str(exc)) from exc
+        return RefundNotification(
+            out_trade_no=fields["origOrderNo"],
+            out_refund_no=refund.out_refund_no,
+            status=refund.status,
+            refund_fen=refund.refund_fen,
+            channel_refund_no=refund.channel_refund_no,
+            channel_trade_no=fields.get("origTransIndex") or None,
+            raw=fields,
+        )
+
+    def _verified_notification(self, body: bytes, content_type: str | None) -> dict[str, str]:
+        """The fields of a JSON notification signed by UnionPay for this merchant; NotificationInvalid if not."""
         if content_type is not None and "json" not in content_type.lower():
             raise NotificationInvalid("format", f"expected JSON, got {content_type}")
         try:
@@ -187,11 +221,7 @@ class UnionpayAdapter:
             self._config.ser_prov_id
         ):
             raise NotificationInvalid("merchant", "the notification is for another merchant")
-        try:
-            trade = trade_result(fields)
-        except ValueError as exc:
-            raise NotificationInvalid("format", str(exc)) from exc
-        return Notification(trade=trade, app_id=fields["merId"], raw=fields)
+        return fields
 
     def notification_ack(self, accepted: bool) -> NotificationAck:
         """UnionPay stops retrying on HTTP 200 with the body `success`."""

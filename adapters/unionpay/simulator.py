@@ -14,7 +14,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -23,7 +23,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
-from adapters.simcore.bank import LedgerEntry, Outcome, SimBank, SimOrder, SimOrderState
+from adapters.simcore.bank import (
+    LedgerEntry,
+    Outcome,
+    RefundRules,
+    SimBank,
+    SimOrder,
+    SimOrderState,
+    SimRefund,
+    SimRefundState,
+)
 from adapters.simcore.keys import load_or_create_rsa_key, public_pem
 from adapters.simcore.notifier import OutgoingNotification
 from adapters.unionpay.client import UnionpayConfig
@@ -62,6 +71,8 @@ CODE_PREFIX = "62"
 CODE_LENGTH = 19
 TRADE_NO_PREFIX = "UP"
 JSON_MEDIA_TYPE = "application/json;charset=utf-8"
+#: Refunds finish later; the window is not public, so a year like WeChat's is our proposal [P].
+REFUND_RULES = RefundRules(asynchronous=True, window=timedelta(days=365))
 
 _OUTCOME_CODES: dict[Outcome, RespCode] = {
     Outcome.PAID: RespCode.SUCCESS,
@@ -83,6 +94,16 @@ _OUTCOME_CODES: dict[Outcome, RespCode] = {
     Outcome.REFUND_TOO_MUCH: RespCode.AMOUNT_OVER_LIMIT,
     Outcome.REFUND_NOT_PAID: RespCode.ORIGINAL_STATE_WRONG,
     Outcome.AMOUNT_MISMATCH: RespCode.ORIGINAL_MISMATCH,
+    Outcome.REFUND_REJECTED: RespCode.TRANSACTION_REFUSED,
+    Outcome.MERCHANT_BALANCE_LOW: RespCode.INSUFFICIENT_BALANCE,
+    Outcome.REFUND_OVERDUE: RespCode.OUT_OF_TIME,
+    Outcome.REFUND_LIMIT: RespCode.AMOUNT_OVER_LIMIT,
+}
+
+_REFUND_ORIG_RESP: dict[SimRefundState, tuple[RefundOrigRespCode, str]] = {
+    SimRefundState.SUCCESS: (RefundOrigRespCode.SUCCESS, "退款成功"),
+    SimRefundState.FAILED: (RefundOrigRespCode.FAILED, "退款失败"),
+    SimRefundState.PROCESSING: (RefundOrigRespCode.PROCESSING, "退款处理中"),
 }
 
 #: A micropay repeated with the same orderNo and parameters is a duplicate: the client queries it.
@@ -334,19 +355,13 @@ class UnionpaySimulator(ChannelSimulator):
             return _answer(RespCode.NOT_FOUND, Outcome.NOT_FOUND, orderNo=out_refund_no)
         if _fen(fields, "origTxnAmt") != order.amount_fen:
             return _answer(RespCode.ORIGINAL_MISMATCH, Outcome.AMOUNT_MISMATCH, orderNo=out_refund_no)
-        outcome, refund = self.bank.refund(out_trade_no, out_refund_no, _fen(fields, "txnAmt"))
+        outcome, refund = self.accept_refund(
+            out_trade_no, out_refund_no, _fen(fields, "txnAmt"), fields.get("backUrl") or None
+        )
         code = _OUTCOME_CODES[outcome]
         if refund is None or code is not RespCode.SUCCESS:
             return _answer(code, outcome, orderNo=out_refund_no)
-        return _answer(
-            code,
-            outcome,
-            orderNo=out_refund_no,
-            origOrderNo=out_trade_no,
-            txnAmt=str(refund.amount_fen),
-            transIndex=refund.refund_no,
-            refundTime=to_wire_time(refund.at),
-        )
+        return _answer(code, outcome, **_refund_fields(order, refund))  # accepted: refundQuery says how it ends
 
     def _refund_query(self, fields: dict[str, str]) -> _Answer:
         queued = self._queued("refund_query")
@@ -355,18 +370,11 @@ class UnionpaySimulator(ChannelSimulator):
         out_trade_no, out_refund_no = fields["origOrderNo"], fields["orderNo"]
         order = self.bank.find(out_trade_no)
         refund = order.refunds.get(out_refund_no) if order is not None else None
-        if refund is None:
+        if order is None or refund is None:
             return _answer(RespCode.NOT_FOUND, Outcome.NOT_FOUND, orderNo=out_refund_no)
+        orig, message = _REFUND_ORIG_RESP[self.bank.look_at_refund(order, refund)]
         return _answer(
-            RespCode.SUCCESS,
-            Outcome.OK,
-            orderNo=out_refund_no,
-            origOrderNo=out_trade_no,
-            txnAmt=str(refund.amount_fen),
-            transIndex=refund.refund_no,
-            refundTime=to_wire_time(refund.at),
-            origRespCode=RefundOrigRespCode.SUCCESS.value,  # SimBank refunds complete at once
-            origRespMsg="退款成功",
+            RespCode.SUCCESS, Outcome.OK, **_refund_fields(order, refund), origRespCode=orig.value, origRespMsg=message
         )
 
     def _download_bill(self, fields: dict[str, str]) -> _Answer:
@@ -444,9 +452,37 @@ class UnionpaySimulator(ChannelSimulator):
             reference=order.out_trade_no,
         )
 
+    def refund_notification(self, order: SimOrder, refund: SimRefund) -> OutgoingNotification:
+        """JSON POST to the refund's backUrl once it finished, signed afresh per attempt; `success` stops it."""
+
+        def build() -> tuple[bytes, str]:
+            orig, message = _REFUND_ORIG_RESP[refund.state]
+            fields = {**_refund_fields(order, refund), "origRespCode": orig.value, "origRespMsg": message}
+            return encode_message(self._signed(fields)), JSON_MEDIA_TYPE
+
+        return OutgoingNotification(
+            url=refund.notify_url or "",
+            build=build,
+            is_ack=lambda status, body: status == 200 and body == b"success",
+            reference=refund.out_refund_no,
+        )
+
     def order_for_code_url(self, code_url: str) -> str | None:
         token = qr_token(code_url)
         return self._qr_codes.by_token.get(token) if token is not None else None
+
+
+def _refund_fields(order: SimOrder, refund: SimRefund) -> dict[str, WireValue]:
+    """How refund, refundQuery and the refund notification describe a refund (orderNo is the refund number)."""
+    return {
+        "orderNo": refund.out_refund_no,
+        "origOrderNo": order.out_trade_no,
+        "txnType": TxnType.REFUND.value,
+        "txnAmt": str(refund.amount_fen),
+        "transIndex": refund.refund_no,
+        "origTransIndex": order.trade_no,
+        "refundTime": to_wire_time(refund.at),
+    }
 
 
 def _key_paths(var_dir: Path) -> tuple[Path, Path]:
@@ -457,7 +493,7 @@ def create_simulator(var_dir: Path, settings: SimulatorSettings | None = None) -
     """A simulator whose keys live under `var_dir` (created on first use)."""
     settings = settings or SimulatorSettings()
     unionpay_path, provider_path = _key_paths(var_dir)
-    bank = SimBank(settings.bank, lambda: CODE_PREFIX, CODE_LENGTH, TRADE_NO_PREFIX)
+    bank = SimBank(settings.bank, lambda: CODE_PREFIX, CODE_LENGTH, TRADE_NO_PREFIX, REFUND_RULES)
     return UnionpaySimulator(
         settings,
         bank,

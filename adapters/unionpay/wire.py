@@ -15,6 +15,8 @@ transaction, 4x payment code, 6x account), because the public sources do not lis
 | 12   | duplicate transaction               | micropay repeated with the same orderNo  | OutcomeUnknown: query        |
 |      |                                     | and fields                               |                              |
 | 13   | required field missing              | a required field absent or empty         | RequestRejected              |
+| 30   | transaction refused                 | a refund the channel will not make       | refund: RefundRejected       |
+|      |                                     | (refund fault 21)                        |                              |
 | 31   | merchant not recognised             | serProvId or merId not ours              | RequestRejected              |
 | 32   | no permission for this transaction  | orderType other than `unionpay`          | RequestRejected              |
 | 33   | amount over the limit               | a refund beyond what is left to refund   | RefundRejected               |
@@ -26,14 +28,17 @@ transaction, 4x payment code, 6x account), because the public sources do not lis
 | 36   | inconsistent with the original      | orderNo reused with other fields; wrong  | OrderStateConflict           |
 |      |                                     | origTxnAmt; refund number reused with    |                              |
 |      |                                     | another amount                           |                              |
+| 39   | outside the accepted time           | a refund past the refund window          | refund: RefundRejected       |
 | 44   | payment code invalid                | not 62 + 17 digits, or never issued      | AuthCodeInvalid              |
 | 45   | payment code expired                | a code older than its lifetime           | AuthCodeInvalid              |
 | 46   | payment code already used           | a code seen before                       | AuthCodeInvalid              |
-| 64   | insufficient balance                | a wallet that cannot cover the amount    | PaymentDeclined              |
+| 64   | insufficient balance                | a wallet that cannot cover the amount;   | PaymentDeclined; refund:     |
+|      |                                     | on a refund, the merchant's balance      | RefundRejected               |
 | 99   | unknown result / system busy        | system errors; closeOrder that must be   | OutcomeUnknown; reverse:     |
 |      |                                     | called again                             | ReverseResult(retry=True)    |
 
-On refund, 33/35/36 raise RefundRejected.
+On refund, 30/33/35/36/39/64 raise RefundRejected. A refund answered 00 is accepted, not finished: refundQuery's
+origRespCode (00 success, 01 failed, 02 processing) and the refund notification to the refund's backUrl tell.
 
 closeOrder is both "close an unpaid dynamic order" and "cancel a micropay" (our reverse). Where WeChat answers
 recall=Y, we answer 99: the result of the cancel is not final, call closeOrder again [P].
@@ -92,12 +97,14 @@ class RespCode(StrEnum):
     SIGNATURE_INVALID = "11"
     DUPLICATE = "12"
     FIELD_MISSING = "13"
+    TRANSACTION_REFUSED = "30"
     MERCHANT_INVALID = "31"
     NO_PERMISSION = "32"
     AMOUNT_OVER_LIMIT = "33"
     NOT_FOUND = "34"
     ORIGINAL_STATE_WRONG = "35"
     ORIGINAL_MISMATCH = "36"
+    OUT_OF_TIME = "39"
     AUTH_CODE_INVALID = "44"
     AUTH_CODE_EXPIRED = "45"
     AUTH_CODE_USED = "46"
@@ -112,12 +119,14 @@ RESP_MESSAGES: dict[RespCode, str] = {
     RespCode.SIGNATURE_INVALID: "验证签名失败",
     RespCode.DUPLICATE: "重复交易",
     RespCode.FIELD_MISSING: "报文交易要素缺失",
+    RespCode.TRANSACTION_REFUSED: "交易未通过",
     RespCode.MERCHANT_INVALID: "商户状态不正确",
     RespCode.NO_PERMISSION: "无此交易权限",
     RespCode.AMOUNT_OVER_LIMIT: "交易金额超限",
     RespCode.NOT_FOUND: "查无此交易",
     RespCode.ORIGINAL_STATE_WRONG: "原交易状态不正确",
     RespCode.ORIGINAL_MISMATCH: "与原交易信息不符",
+    RespCode.OUT_OF_TIME: "交易不在受理时间范围内",
     RespCode.AUTH_CODE_INVALID: "付款码无效",
     RespCode.AUTH_CODE_EXPIRED: "付款码已过期",
     RespCode.AUTH_CODE_USED: "付款码已使用",
@@ -310,10 +319,13 @@ _FAILURES: dict[str, type[DefiniteFailure]] = {
     RespCode.INSUFFICIENT_BALANCE: PaymentDeclined,
 }
 
-#: A refund refused because of the original order's state or amounts is a refused refund.
+#: A refund refused because of the original order's state or amounts, the window or the merchant's balance.
 _REFUND_FAILURES: dict[str, type[DefiniteFailure]] = {
+    RespCode.TRANSACTION_REFUSED: RefundRejected,
     RespCode.ORIGINAL_STATE_WRONG: RefundRejected,
     RespCode.ORIGINAL_MISMATCH: RefundRejected,
+    RespCode.OUT_OF_TIME: RefundRejected,
+    RespCode.INSUFFICIENT_BALANCE: RefundRejected,
 }
 
 

@@ -23,6 +23,7 @@ from adapters.protocol import (
     OutcomeUnknown,
     PrecreateRequest,
     PrecreateResult,
+    RefundNotification,
     RefundRequest,
     RefundResult,
     RefundStatus,
@@ -32,6 +33,7 @@ from adapters.protocol import (
     TradeResult,
     TradeStatus,
 )
+from adapters.wechat.refund_notify import decrypt_req_info
 from adapters.wechat.signing import SignType, sign_type_of, signed, verify
 from adapters.wechat.wire import (
     ERROR_TYPES,
@@ -171,6 +173,7 @@ class WechatAdapter:
                 "total_fee": str(request.total_fen),
                 "refund_fee": str(request.refund_fen),
                 "refund_desc": request.reason,
+                "notify_url": request.notify_url or "",
             },
             certificate=True,
         )
@@ -197,14 +200,7 @@ class WechatAdapter:
     # ---- notifications -----------------------------------------------------------------------------------
 
     def parse_notification(self, body: bytes, content_type: str | None) -> Notification:
-        try:
-            fields = decode_xml(body)
-        except WireFormatError as exc:
-            raise NotificationInvalid("XML_FORMAT_ERROR", str(exc)) from exc
-        if fields.get("return_code") != SUCCESS:
-            raise NotificationInvalid("RETURN_FAIL", fields.get("return_msg", "return_code is not SUCCESS"))
-        if fields.get("appid") != self._config.appid or fields.get("mch_id") != self._config.mch_id:
-            raise NotificationInvalid("APPID_MCHID_NOT_MATCH", "notification is for another merchant")
+        fields = self._notification_envelope(body)
         try:
             sign_type = sign_type_of(fields)
         except ValueError as exc:
@@ -219,6 +215,43 @@ class WechatAdapter:
         except WireFormatError as exc:
             raise NotificationInvalid("PARAM_ERROR", str(exc)) from exc
         return Notification(trade, app_id=fields["appid"], raw=fields)
+
+    def parse_refund_notification(self, body: bytes, content_type: str | None) -> RefundNotification:
+        """A refund result notification: unsigned, its `req_info` decrypted with the key made from the API key.
+
+        Only this merchant's key decrypts it to a well-formed `<root>`, which is what authenticates it.
+        """
+        envelope = self._notification_envelope(body)
+        if not envelope.get("req_info"):
+            raise NotificationInvalid("LACK_PARAMS", "refund notification has no req_info")
+        try:
+            fields = decrypt_req_info(envelope["req_info"], self._config.api_key)
+            refund_fen = parse_fen(fields.get("refund_fee"), "refund_fee")
+        except WireFormatError as exc:
+            raise NotificationInvalid("REQ_INFO_INVALID", str(exc)) from exc
+        if not fields.get("out_trade_no") or not fields.get("out_refund_no"):
+            raise NotificationInvalid("LACK_PARAMS", "refund notification lacks out_trade_no or out_refund_no")
+        return RefundNotification(
+            out_trade_no=fields["out_trade_no"],
+            out_refund_no=fields["out_refund_no"],
+            status=refund_status(fields.get("refund_status", "")),
+            refund_fen=refund_fen,
+            channel_refund_no=fields.get("refund_id") or None,
+            channel_trade_no=fields.get("transaction_id") or None,
+            raw=fields,
+        )
+
+    def _notification_envelope(self, body: bytes) -> dict[str, str]:
+        """The fields of a notification that says SUCCESS and names this merchant; NotificationInvalid if not."""
+        try:
+            fields = decode_xml(body)
+        except WireFormatError as exc:
+            raise NotificationInvalid("XML_FORMAT_ERROR", str(exc)) from exc
+        if fields.get("return_code") != SUCCESS:
+            raise NotificationInvalid("RETURN_FAIL", fields.get("return_msg", "return_code is not SUCCESS"))
+        if fields.get("appid") != self._config.appid or fields.get("mch_id") != self._config.mch_id:
+            raise NotificationInvalid("APPID_MCHID_NOT_MATCH", "notification is for another merchant")
+        return fields
 
     def notification_ack(self, accepted: bool) -> NotificationAck:
         return NotificationAck(200, "text/xml", ack_xml(accepted))

@@ -21,9 +21,19 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
-from adapters.simcore.bank import LedgerEntry, Outcome, SimBank, SimOrder, SimOrderState, SimRefund
+from adapters.simcore.bank import (
+    LedgerEntry,
+    Outcome,
+    RefundRules,
+    SimBank,
+    SimOrder,
+    SimOrderState,
+    SimRefund,
+    SimRefundState,
+)
 from adapters.simcore.notifier import OutgoingNotification
 from adapters.wechat.client import WechatConfig
+from adapters.wechat.refund_notify import encrypt_req_info
 from adapters.wechat.signing import SignType, sign_type_of, signed, verify
 from adapters.wechat.wire import (
     BEIJING,
@@ -50,6 +60,8 @@ CODE_URL_PREFIX = "weixin://wxpay/bizpayurl?pr="
 TRADE_NO_PREFIX = "4200000001"  # with the date and a 10-digit serial: WeChat's 28-digit transaction_id
 CODE_LENGTH = 18
 NATIVE_ORDER_LIFETIME = timedelta(hours=2)
+#: Refunds finish later, up to a year after the payment, at most 50 per order (CHANNELS.md section 3).
+REFUND_RULES = RefundRules(asynchronous=True, window=timedelta(days=365), max_refunds=50)
 XML_MEDIA_TYPE = "text/xml"
 
 WECHAT_AUTH_CODE = re.compile(r"1[0-5][0-9]{16}")
@@ -75,6 +87,23 @@ OUTCOME_ERRORS: dict[Outcome, tuple[str, str]] = {
     Outcome.REFUND_TOO_MUCH: ("ERROR", "累计退款金额大于支付金额"),
     Outcome.REFUND_NOT_PAID: ("ERROR", "订单状态错误，不能退款"),
     Outcome.AMOUNT_MISMATCH: ("REFUND_FEE_MISMATCH", "订单金额或退款金额与之前请求不一致，请核实后再试"),
+    Outcome.REFUND_REJECTED: ("USER_ACCOUNT_ABNORMAL", "退款请求失败，用户帐号注销"),
+    Outcome.MERCHANT_BALANCE_LOW: ("NOTENOUGH", "基本账户余额不足，请充值后重新发起"),
+    Outcome.REFUND_OVERDUE: ("TRADE_OVERDUE", "订单已经超过退款期限"),
+    Outcome.REFUND_LIMIT: ("ERROR", "每个支付订单的部分退款次数不能超过50次"),
+}
+
+#: A refund's system error asks for the same request again, under the same refund number.
+REFUND_ERRORS: dict[Outcome, tuple[str, str]] = {
+    **OUTCOME_ERRORS,
+    Outcome.UNKNOWN: ("SYSTEMERROR", "系统超时，请不要更换商户退款单号，请使用相同参数再次调用API"),
+}
+
+#: What refund queries and notifications call a refund's state (a failed refund bounced: CHANGE).
+REFUND_STATUS_FOR_SIM: dict[SimRefundState, str] = {
+    SimRefundState.PROCESSING: "PROCESSING",
+    SimRefundState.SUCCESS: SUCCESS,
+    SimRefundState.FAILED: "CHANGE",
 }
 
 #: closeorder knows only ORDERPAID and ORDERCLOSED: a reversed order is closed as far as it is concerned.
@@ -360,9 +389,11 @@ class WechatSimulator(ChannelSimulator):
         order = self.bank.find(out_trade_no)
         if order is not None and order.amount_fen != int(fields["total_fee"]):
             return _param_error("订单金额total_fee与原订单不一致")
-        outcome, refund = self.bank.refund(out_trade_no, fields["out_refund_no"], int(fields["refund_fee"]))
+        outcome, refund = self.accept_refund(
+            out_trade_no, fields["out_refund_no"], int(fields["refund_fee"]), fields.get("notify_url") or None
+        )
         if order is None or refund is None or outcome not in (Outcome.PAID, Outcome.OK):
-            return _outcome_failure(outcome)
+            return _outcome_failure(outcome, REFUND_ERRORS)
         return _ok(
             transaction_id=order.trade_no,
             out_trade_no=order.out_trade_no,
@@ -391,16 +422,18 @@ class WechatSimulator(ChannelSimulator):
             "refund_count": str(len(refunds)),
         }
         for n, refund in enumerate(refunds):
+            state = self.bank.look_at_refund(order, refund)
             answer |= {
                 f"out_refund_no_{n}": refund.out_refund_no,
                 f"refund_id_{n}": refund.refund_no,
                 f"refund_fee_{n}": str(refund.amount_fen),
-                f"refund_status_{n}": "SUCCESS",
+                f"refund_status_{n}": REFUND_STATUS_FOR_SIM[state],
                 f"refund_channel_{n}": "ORIGINAL",
                 f"refund_account_{n}": "REFUND_SOURCE_UNSETTLED_FUNDS",
                 f"refund_recv_accout_{n}": "支付用户的零钱",
-                f"refund_success_time_{n}": refund.at.astimezone(BEIJING).strftime(BILL_TIME_FORMAT),
             }
+            if state is SimRefundState.SUCCESS and refund.finished_at is not None:
+                answer[f"refund_success_time_{n}"] = _bill_time(refund.finished_at)
         return _ok(**answer)
 
     def _refunds_for(self, fields: Mapping[str, str]) -> tuple[SimOrder, list[SimRefund]] | None:
@@ -482,6 +515,37 @@ class WechatSimulator(ChannelSimulator):
 
         return OutgoingNotification(order.notify_url or "", build, is_notification_ack, order.out_trade_no)
 
+    def refund_notification(self, order: SimOrder, refund: SimRefund) -> OutgoingNotification:
+        """The refund result notification: an unsigned envelope whose `req_info` holds the encrypted refund."""
+
+        def build() -> tuple[bytes, str]:
+            secret = {
+                "transaction_id": order.trade_no,
+                "out_trade_no": order.out_trade_no,
+                "refund_id": refund.refund_no,
+                "out_refund_no": refund.out_refund_no,
+                "total_fee": str(order.amount_fen),
+                "settlement_total_fee": str(order.amount_fen),
+                "refund_fee": str(refund.amount_fen),
+                "settlement_refund_fee": str(refund.amount_fen),
+                "refund_status": REFUND_STATUS_FOR_SIM[refund.state],
+                "refund_recv_accout": "支付用户的零钱",
+                "refund_account": "REFUND_SOURCE_UNSETTLED_FUNDS",
+                "refund_request_source": "API",
+            }
+            if refund.state is SimRefundState.SUCCESS and refund.finished_at is not None:
+                secret["success_time"] = _bill_time(refund.finished_at)
+            envelope = {
+                "return_code": SUCCESS,
+                "appid": self.merchant.appid,
+                "mch_id": self.merchant.mch_id,
+                "nonce_str": secrets.token_hex(16),
+                "req_info": encrypt_req_info(secret, self.merchant.api_key),
+            }
+            return encode_xml(envelope), XML_MEDIA_TYPE
+
+        return OutgoingNotification(refund.notify_url or "", build, is_notification_ack, refund.out_refund_no)
+
     def order_for_code_url(self, code_url: str) -> str | None:
         if not code_url.startswith(CODE_URL_PREFIX):
             return None
@@ -546,6 +610,11 @@ class WechatSimulator(ChannelSimulator):
         return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
 
 
+def _bill_time(moment: datetime) -> str:
+    """`yyyy-MM-dd HH:mm:ss` in Beijing time, as refund queries and notifications write success times."""
+    return moment.astimezone(BEIJING).strftime(BILL_TIME_FORMAT)
+
+
 def _trade_state(order: SimOrder) -> str:
     if order.state is SimOrderState.SUCCESS and order.refunds:
         return "REFUND"
@@ -596,7 +665,7 @@ def load_or_create_merchant(var_dir: Path) -> WechatMerchant:
 def create_simulator(var_dir: Path, settings: SimulatorSettings | None = None) -> WechatSimulator:
     """A WeChat simulator whose merchant key lives under `var_dir`."""
     settings = settings or SimulatorSettings()
-    bank = SimBank(settings.bank, _wechat_code_prefix, CODE_LENGTH, TRADE_NO_PREFIX)
+    bank = SimBank(settings.bank, _wechat_code_prefix, CODE_LENGTH, TRADE_NO_PREFIX, REFUND_RULES)
     return WechatSimulator(settings, bank, load_or_create_merchant(var_dir))
 
 

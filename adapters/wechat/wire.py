@@ -51,14 +51,14 @@ class NotUtf8Error(WireFormatError):
 # ---- XML ------------------------------------------------------------------------------------------------
 
 
-def encode_xml(fields: Mapping[str, str]) -> bytes:
-    """`<xml>` with one element per field: digits bare, everything else in CDATA, as WeChat writes it."""
-    parts = ["<xml>"]
+def encode_xml(fields: Mapping[str, str], root: str = "xml") -> bytes:
+    """`<xml>` (or `root`) with one element per field: digits bare, everything else in CDATA, as WeChat writes it."""
+    parts = [f"<{root}>"]
     for name, value in fields.items():
         if not _FIELD_NAME.fullmatch(name):
             raise ValueError(f"not an XML field name: {name!r}")
         parts.append(f"<{name}>{_xml_text(value)}</{name}>")
-    parts.append("</xml>")
+    parts.append(f"</{root}>")
     return "".join(parts).encode("utf-8")
 
 
@@ -69,8 +69,8 @@ def _xml_text(value: str) -> str:
     return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
 
 
-def decode_xml(body: bytes) -> dict[str, str]:
-    """The flat fields of an `<xml>` document; entities and DTDs are refused, unknown fields kept."""
+def decode_xml(body: bytes, root_tag: str = "xml") -> dict[str, str]:
+    """The flat fields of an `<xml>` (or `root_tag`) document; entities and DTDs are refused, unknown fields kept."""
     try:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -79,8 +79,8 @@ def decode_xml(body: bytes) -> dict[str, str]:
         root = defusedxml.ElementTree.fromstring(body)
     except (ParseError, defusedxml.DefusedXmlException) as exc:
         raise WireFormatError(f"not well-formed XML: {exc}") from exc
-    if root.tag != "xml":
-        raise WireFormatError(f"root element is <{root.tag}>, not <xml>")
+    if root.tag != root_tag:
+        raise WireFormatError(f"root element is <{root.tag}>, not <{root_tag}>")
     fields: dict[str, str] = {}
     for child in root:
         if child.tag in fields:

@@ -55,8 +55,10 @@ async def test_partial_refunds_then_the_rest_closes_the_trade(adapter: AlipayAda
 async def test_repeated_request_number_refunds_once(adapter: AlipayAdapter, control: SimControl) -> None:
     out_trade_no = await paid_order(adapter, control)
     request = refund_of(out_trade_no, 400)
-    assert (await adapter.refund(request)).status is RefundStatus.SUCCESS
-    assert (await adapter.refund(request)).status is RefundStatus.SUCCESS
+    assert (await adapter.refund(request)).status is RefundStatus.SUCCESS  # fund_change=Y
+    # fund_change=N: nothing moved this time, and Alipay says to confirm with the refund query
+    assert (await adapter.refund(request)).status is RefundStatus.PROCESSING
+    assert (await adapter.refund_query(out_trade_no, request.out_refund_no)).status is RefundStatus.SUCCESS
     assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
@@ -79,9 +81,9 @@ async def test_repeat_answers_fund_change_n(
 async def test_same_request_number_with_another_amount_is_refused(adapter: AlipayAdapter, control: SimControl) -> None:
     out_trade_no = await paid_order(adapter, control)
     await adapter.refund(refund_of(out_trade_no, 400, "RQ-1"))
-    with pytest.raises(OrderStateConflict) as raised:
+    with pytest.raises(RefundRejected) as raised:
         await adapter.refund(refund_of(out_trade_no, 500, "RQ-1"))
-    assert raised.value.code == "ACQ.CONTEXT_INCONSISTENT"
+    assert raised.value.code == "ACQ.DISCORDANT_REPEAT_REQUEST"
     assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from adapters.protocol import (
 from adapters.simcore.faults import Fault
 from adapters.unionpay.client import UnionpayAdapter
 from adapters.unionpay.wire import BEIJING
+from tests.adapters.refund_support import queried_until_final, settled_ledger
 from tests.support.simcontrol import SimControl, order_no
 
 
@@ -40,9 +42,9 @@ async def test_partial_then_full_refund(adapter: UnionpayAdapter, control: SimCo
     first = await adapter.refund(refund_of(out, 2000))
     second = await adapter.refund(refund_of(out, 3000))
 
-    assert (first.status, first.refund_fen) == (RefundStatus.SUCCESS, 2000)
+    assert (first.status, first.refund_fen) == (RefundStatus.PROCESSING, 2000)  # accepted; it finishes later
     assert first.channel_refund_no and first.channel_refund_no != second.channel_refund_no
-    assert await control.ledger(out) == [("charge", 5000), ("refund", 2000), ("refund", 3000)]
+    assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 2000), ("refund", 3000)]
     queried = await adapter.query(out)
     assert (queried.status, queried.channel_status) == (TradeStatus.REFUNDED, "01")
 
@@ -55,7 +57,7 @@ async def test_repeated_refund_number_refunds_once(adapter: UnionpayAdapter, con
     again = await adapter.refund(request)
 
     assert again == first
-    assert await control.ledger(out) == [("charge", 5000), ("refund", 1500)]
+    assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 1500)]
 
 
 async def test_refund_number_reused_with_another_amount(adapter: UnionpayAdapter, control: SimControl) -> None:
@@ -66,7 +68,7 @@ async def test_refund_number_reused_with_another_amount(adapter: UnionpayAdapter
         await adapter.refund(refund_of(out, 1600, "RSAME1"))
 
     assert raised.value.code == "36"
-    assert await control.ledger(out) == [("charge", 5000), ("refund", 1500)]
+    assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 1500)]
 
 
 async def test_refund_beyond_the_paid_amount(adapter: UnionpayAdapter, control: SimControl) -> None:
@@ -77,7 +79,7 @@ async def test_refund_beyond_the_paid_amount(adapter: UnionpayAdapter, control: 
         await adapter.refund(refund_of(out, 1001))
 
     assert raised.value.code == "33"
-    assert await control.ledger(out) == [("charge", 5000), ("refund", 4000)]
+    assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 4000)]
 
 
 async def test_refund_with_the_wrong_original_amount(adapter: UnionpayAdapter, control: SimControl) -> None:
@@ -87,7 +89,7 @@ async def test_refund_with_the_wrong_original_amount(adapter: UnionpayAdapter, c
         await adapter.refund(refund_of(out, 100, total_fen=4999))
 
     assert raised.value.code == "36"
-    assert await control.ledger(out) == [("charge", 5000)]
+    assert await settled_ledger(control, out) == [("charge", 5000)]
 
 
 async def test_refund_of_an_unpaid_order(adapter: UnionpayAdapter, control: SimControl) -> None:
@@ -112,9 +114,10 @@ async def test_refund_query(adapter: UnionpayAdapter, control: SimControl) -> No
     out, _ = await paid_order(adapter, control)
     refund = await adapter.refund(refund_of(out, 700))
 
-    queried = await adapter.refund_query(out, refund.out_refund_no)
+    queried = await queried_until_final(adapter, out, refund.out_refund_no)
 
-    assert queried == refund
+    assert refund.status is RefundStatus.PROCESSING
+    assert queried == replace(refund, status=RefundStatus.SUCCESS)
     with pytest.raises(OrderNotFound):
         await adapter.refund_query(out, "RNOSUCH")
 
@@ -127,12 +130,13 @@ async def test_refunded_order_can_no_longer_be_reversed(adapter: UnionpayAdapter
         await adapter.reverse(out)
 
     assert raised.value.code == "35"
-    assert await control.ledger(out) == [("charge", 5000), ("refund", 100)]
+    assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 100)]
 
 
 async def test_bill_lists_payments_refunds_and_cancellations(adapter: UnionpayAdapter, control: SimControl) -> None:
     refunded, refunded_trade_no = await paid_order(adapter, control)
     refund = await adapter.refund(refund_of(refunded, 1200))
+    assert await settled_ledger(control, refunded) == [("charge", 5000), ("refund", 1200)]
     cancelled, cancelled_trade_no = await paid_order(adapter, control, amount_fen=800)
     assert (await adapter.reverse(cancelled)).retry is False
 
@@ -146,8 +150,7 @@ async def test_bill_lists_payments_refunds_and_cancellations(adapter: UnionpayAd
         ("refund", cancelled, cancelled_trade_no, 800, None),
     ]
     assert all(entry.at.tzinfo is not None for entry in mine)
-    assert await control.ledger(refunded) == [("charge", 5000), ("refund", 1200)]
-    assert await control.ledger(cancelled) == [("charge", 800), ("reversal", 800)]
+    assert await settled_ledger(control, cancelled) == [("charge", 800), ("reversal", 800)]
 
 
 async def test_bill_of_a_quiet_day_is_empty(adapter: UnionpayAdapter, control: SimControl) -> None:

@@ -16,6 +16,7 @@ from adapters.protocol import (
 )
 from adapters.wechat.client import WechatAdapter
 from adapters.wechat.wire import BEIJING
+from tests.adapters.refund_support import queried_until_final, settled_ledger
 from tests.adapters.wechat.conftest import micropay_request
 from tests.support.simcontrol import SimControl
 
@@ -38,7 +39,7 @@ async def test_partial_refunds_then_query(adapter: WechatAdapter, control: SimCo
 
     assert (first.status, first.refund_fen) == (RefundStatus.PROCESSING, 300)  # accepted, not finished
     assert first.channel_refund_no and first.channel_refund_no != second.channel_refund_no
-    queried = await adapter.refund_query(out_trade_no, "R2")
+    queried = await queried_until_final(adapter, out_trade_no, "R2")
     assert (queried.status, queried.refund_fen, queried.channel_refund_no) == (
         RefundStatus.SUCCESS,
         700,
@@ -46,7 +47,7 @@ async def test_partial_refunds_then_query(adapter: WechatAdapter, control: SimCo
     )
     trade = await adapter.query(out_trade_no)
     assert (trade.status, trade.channel_status) == (TradeStatus.REFUNDED, "REFUND")
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 300), ("refund", 700)]
 
 
 async def test_repeated_refund_number_refunds_once(adapter: WechatAdapter, control: SimControl) -> None:
@@ -56,7 +57,7 @@ async def test_repeated_refund_number_refunds_once(adapter: WechatAdapter, contr
     again = await adapter.refund(refund_of(out_trade_no, "R1", 400))
 
     assert again.channel_refund_no == first.channel_refund_no
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
 async def test_repeated_refund_number_with_another_amount_is_refused(
@@ -69,7 +70,7 @@ async def test_repeated_refund_number_with_another_amount_is_refused(
         await adapter.refund(refund_of(out_trade_no, "R1", 500))
 
     assert raised.value.code == "REFUND_FEE_MISMATCH"
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 400)]
 
 
 async def test_refund_beyond_paid_amount_is_refused(adapter: WechatAdapter, control: SimControl) -> None:
@@ -80,7 +81,7 @@ async def test_refund_beyond_paid_amount_is_refused(adapter: WechatAdapter, cont
         await adapter.refund(refund_of(out_trade_no, "R2", 401))
 
     assert raised.value.code == "ERROR"
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 600)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 600)]
 
 
 async def test_refund_with_wrong_order_total_is_param_error(adapter: WechatAdapter, control: SimControl) -> None:
@@ -90,7 +91,7 @@ async def test_refund_with_wrong_order_total_is_param_error(adapter: WechatAdapt
         await adapter.refund(refund_of(out_trade_no, "R1", 100, total_fen=999))
 
     assert raised.value.code == "PARAM_ERROR"
-    assert await control.ledger(out_trade_no) == [("charge", 1_000)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000)]
 
 
 async def test_refund_of_unpaid_order_is_refused(adapter: WechatAdapter, control: SimControl) -> None:
@@ -100,7 +101,7 @@ async def test_refund_of_unpaid_order_is_refused(adapter: WechatAdapter, control
     with pytest.raises(RefundRejected):
         await adapter.refund(refund_of(request.out_trade_no, "R1", 100))
 
-    assert await control.ledger(request.out_trade_no) == []
+    assert await settled_ledger(control, request.out_trade_no) == []
 
 
 async def test_refund_of_unknown_order_is_not_found(adapter: WechatAdapter) -> None:
@@ -127,7 +128,7 @@ async def test_reverse_after_refund_is_refused(adapter: WechatAdapter, control: 
         await adapter.reverse(out_trade_no)
 
     assert raised.value.code == "TRADE_ERROR"
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 100)]
+    assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 100)]
 
 
 async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, control: SimControl) -> None:
@@ -136,6 +137,7 @@ async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, control:
     reversed_ = await paid_order(adapter, control, amount_fen=333)
     await adapter.reverse(reversed_)
     kept = await paid_order(adapter, control, amount_fen=5_000)
+    assert await settled_ledger(control, refunded) == [("charge", 1_000), ("refund", 250)]
 
     bill = await adapter.download_bill(datetime.now(BEIJING).date())
 

@@ -16,6 +16,7 @@ from wechatpy.exceptions import InvalidSignatureException, WeChatPayException
 from wechatpy.pay import WeChatPay
 
 from adapters.wechat.simulator import load_or_create_merchant
+from tests.adapters.refund_support import settled_ledger
 from tests.support.servers import serve_app
 from tests.support.simcontrol import SimControl, order_no
 
@@ -63,17 +64,20 @@ async def test_micropay_query_refund_and_refund_query(pay: WeChatPay, control: S
     refund = await call(
         pay, pay.refund.apply, total_fee=1_000, refund_fee=300, out_refund_no="SR1", out_trade_no=out_trade_no
     )
+    processing = await call(pay, pay.refund.query, out_trade_no=out_trade_no)
+    ledger = await settled_ledger(control, out_trade_no)  # WeChat finishes an accepted refund later
     refunds = await call(pay, pay.refund.query, out_trade_no=out_trade_no)
 
     assert (paid["result_code"], paid["trade_type"], paid["total_fee"]) == ("SUCCESS", "MICROPAY", "1000")
     assert (queried["trade_state"], queried["transaction_id"]) == ("SUCCESS", paid["transaction_id"])
     assert (refund["refund_fee"], refund["out_refund_no"]) == ("300", "SR1")
+    assert processing["refund_status_0"] == "PROCESSING"
     assert (refunds["refund_count"], refunds["refund_status_0"], refunds["refund_id_0"]) == (
         "1",
         "SUCCESS",
         refund["refund_id"],
     )
-    assert await control.ledger(out_trade_no) == [("charge", 1_000), ("refund", 300)]
+    assert ledger == [("charge", 1_000), ("refund", 300)]
 
 
 async def test_userpaying_then_reverse(pay: WeChatPay, control: SimControl) -> None:

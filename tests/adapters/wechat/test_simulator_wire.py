@@ -11,6 +11,7 @@ import pytest
 from adapters.wechat.signing import SignType, signed, verify
 from adapters.wechat.simulator import SIM_APPID, SIM_MCH_ID, WechatSimulator, load_or_create_merchant
 from adapters.wechat.wire import BEIJING, decode_xml, encode_xml
+from tests.adapters.refund_support import settled_ledger
 from tests.support.simcontrol import SimControl, order_no
 
 PATHS = [
@@ -242,6 +243,7 @@ async def test_refundquery_lists_every_refund_of_an_order(raw: RawClient, contro
             refund_fee=fee,
         )
 
+    await settled_ledger(control, paid["out_trade_no"])
     by_order = await raw.call("pay/refundquery", out_trade_no=paid["out_trade_no"])
     by_id = await raw.call("pay/refundquery", refund_id=by_order["refund_id_1"])
 

@@ -32,6 +32,7 @@ from adapters.wechat.client import WechatAdapter, WechatConfig
 from adapters.wechat.signing import SignType, signed
 from adapters.wechat.simulator import WechatSimulator, adapter_config
 from adapters.wechat.wire import BEIJING, decode_xml, encode_xml
+from tests.adapters.refund_support import settled_ledger
 from tests.adapters.wechat.conftest import micropay_request
 from tests.support.servers import free_port, serve_app
 from tests.support.simcontrol import SimControl, order_no, rewriting_proxy
@@ -243,7 +244,7 @@ async def test_certificate_calls_work_with_a_configured_certificate(
         await adapter.aclose()
 
     assert (refund.refund_fen, reverse.retry) == (400, False)
-    assert await control.ledger(paid.out_trade_no) == [("charge", 1_000), ("refund", 400)]
+    assert await settled_ledger(control, paid.out_trade_no) == [("charge", 1_000), ("refund", 400)]
     assert (await WechatAdapter(config, http).query(paying.out_trade_no)).status is TradeStatus.REVERSED
 
 
