@@ -124,7 +124,18 @@ def score(texts: list[str], expected: str) -> tuple[bool, bool]:
     return expected in {text.strip() for text in texts} and not codes, false_positive
 
 
-def bench_folder(folder: Path, chosen: dict[str, Reader]) -> dict[str, dict[str, float]]:
+# Per decoder, each image's (frame kind, wall ms, CPU ms): "code" when a payment code is expected, "empty"
+# when nothing is, "other" for other codes; only 1280x720 frames, the size the timing targets are set for.
+Timings = dict[str, list[tuple[str, float, float]]]
+
+
+def frame_kind(expected: str) -> str:
+    if not expected:
+        return "empty"
+    return "code" if classify(expected) is CodeKind.PAYMENT_CODE else "other"
+
+
+def bench_folder(folder: Path, chosen: dict[str, Reader], timings_720p: Timings) -> dict[str, dict[str, float]]:
     samples = [(path, read_image(path), expected) for path, expected in labelled_images(folder)]
     figures: dict[str, dict[str, float]] = {}
     for name, read in chosen.items():
@@ -143,6 +154,8 @@ def bench_folder(folder: Path, chosen: dict[str, Reader]) -> dict[str, dict[str,
                 errors[type(error).__name__] = errors.get(type(error).__name__, 0) + 1
             timings.append((time.perf_counter() - start) * 1000.0)
             cpu_timings.append((time.thread_time() - cpu_start) * 1000.0)
+            if image.shape[:2] == (720, 1280):
+                timings_720p.setdefault(name, []).append((frame_kind(expected), timings[-1], cpu_timings[-1]))
             is_correct, is_false_positive = score(texts, expected)
             correct += is_correct
             false_positives += is_false_positive
@@ -190,6 +203,21 @@ def print_table(results: dict[str, dict[str, dict[str, float]]]) -> None:
         )
 
 
+def print_timing(timings_720p: Timings) -> None:
+    """Each decoder's median time on 720p frames with a payment code and on empty ones, and its slowest."""
+    print(f"\n{'720p frames':<16} {'decoder':<18} {'code med':>9} {'empty med':>10} {'worst':>8}   (ms wall / CPU)")
+    for name, rows in timings_720p.items():
+        by_kind = {kind: [row for row in rows if row[0] == kind] for kind in ("code", "empty")}
+        medians = [
+            f"{statistics.median(r[1] for r in kind_rows):.2f}/{statistics.median(r[2] for r in kind_rows):.2f}"
+            if kind_rows
+            else "-"
+            for kind_rows in by_kind.values()
+        ]
+        worst = max(rows, key=lambda row: row[1])
+        print(f"{'':<16} {name:<18} {medians[0]:>9} {medians[1]:>10} {worst[1]:>5.2f}/{worst[2]:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="*", type=Path)
@@ -213,8 +241,10 @@ def main(argv: list[str] | None = None) -> None:
         chosen = readers()
         if args.only:
             chosen = {name: read for name, read in chosen.items() if name in args.only.split(",")}
-        results = {folder.name: bench_folder(folder, chosen) for folder in folders}
+        timings_720p: Timings = {}
+        results = {folder.name: bench_folder(folder, chosen, timings_720p) for folder in folders}
     print_table(results)
+    print_timing(timings_720p)
     if args.json:
         print(json.dumps(results))
 

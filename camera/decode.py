@@ -181,26 +181,27 @@ class LadderStep:
     smeared_only: bool = False  # only on crops whose edges run mostly one way (motion blur)
 
 
-_REFOCUS = _refocus(1.0, 0.01, 200)
+_UNSMEAR = _unsmear(0.01)
 _EVEN_OUT = _even_out(4.0, 25.0)
 _SMEARED = 0.15  # anisotropy above which a crop's edges run mostly one way: a sharp QR stays well below
 _STRIPES = 0.75  # along/across change below which such a crop is stripes (text lines, packaging), not a code
 
-# Ordered by codes rescued per millisecond on generated frames the first pass could not read, zxing-cpp's
-# step of each restoration first (it rescues most, for least), then zbar's, which reuses the restored crop
-# (and is all the zbar-only mode runs): sharpening for optical blur; unsmearing, only on crops smeared one
-# way; refocusing, which upscales small codes (a webcam's, a far phone's) before undoing the lens's blur;
-# evening out, for glare. Invert, for dark-mode wallet screens (light modules on dark, which the generated
-# set does not hold), is last. Re-reading every scan line, or a second sharpening for zbar, rescued
-# nothing these had not.
+# Ordered greedily by codes rescued per millisecond on generated frames the first pass could not read
+# (seeds apart from the bench's), zxing-cpp's step of each restoration before zbar's, which reuses the
+# restored crop when it can and is all the zbar-only mode runs: sharpening, for optical blur; unsmearing,
+# only on crops smeared one way; refocusing, which upscales small codes (a webcam's, a far phone's) before
+# undoing the lens's blur, milder for zxing-cpp, then stronger; evening out, for glare. Invert, for
+# dark-mode wallet screens (light modules on dark, which the generated set does not hold), is last.
+# Re-reading every scan line, or a second sharpening for zbar, rescued nothing these had not.
 LADDER: tuple[LadderStep, ...] = (
-    LadderStep("fallback_sharpen", _sharpener(1.0, 2.0), on_fallback=True),
     LadderStep("fallback_strong_sharpen", _sharpener(2.0, 3.0), on_fallback=True),
     LadderStep("wide_sharpen", _sharpener(3.0, 3.0)),
-    LadderStep("fallback_unsmear", _unsmear(0.01), on_fallback=True, smeared_only=True),
-    LadderStep("unsmear", _unsmear(0.005), smeared_only=True),
-    LadderStep("fallback_refocus", _REFOCUS, on_fallback=True),
-    LadderStep("refocus", _REFOCUS),
+    LadderStep("fallback_unsmear", _UNSMEAR, on_fallback=True, smeared_only=True),
+    LadderStep("unsmear", _UNSMEAR, smeared_only=True),
+    LadderStep("fallback_refocus", _refocus(1.0, 0.01, 200), on_fallback=True),
+    LadderStep("refocus", _refocus(1.2, 0.01, 200)),
+    LadderStep("fallback_sharpen", _sharpener(1.0, 2.0), on_fallback=True),
+    LadderStep("fallback_strong_refocus", _refocus(1.3, 0.003, 200), on_fallback=True),
     LadderStep("fallback_even_out", _EVEN_OUT, on_fallback=True),
     LadderStep("even_out", _EVEN_OUT),
     LadderStep("invert", _invert),
@@ -324,18 +325,17 @@ class Decoder:
         self.engine = engine or ZbarEngine()
         self.first_pass_engine = engine or ZbarEngine(line_step=self.config.first_pass_line_step)
         self.whole_frame_engine = engine or ZbarEngine(line_step=self.config.whole_frame_line_step)
+        # zxing-cpp finds QR codes at any angle and barcodes along rows; zbar, which scans columns too, has
+        # already read the frame when zxing-cpp does, so it skips the turned copy (half its work).
         with_zxing = self.config.zxing_fallback and zxing_available()
-        self.fallback: SymbolEngine | None = ZxingEngine() if with_zxing else None
-        # The ladder's crops are QR candidates, which zxing-cpp finds at any angle: it skips the turned rows.
-        self.ladder_fallback: SymbolEngine | None = ZxingEngine(try_rotate=False) if with_zxing else None
+        self.fallback: SymbolEngine | None = ZxingEngine(try_rotate=False) if with_zxing else None
         # Starting rates per engine; each (engine, ladder step) pair learns its own, as restorations cost
         # differently.
         self._rates = {id(self.engine): _ZBAR_MS_PER_MPX}
         self._rates.setdefault(id(self.first_pass_engine), _ZBAR_MS_PER_MPX / self.config.first_pass_line_step)
         self._rates.setdefault(id(self.whole_frame_engine), _ZBAR_MS_PER_MPX / self.config.whole_frame_line_step)
-        for zxing in (self.fallback, self.ladder_fallback):
-            if zxing is not None:
-                self._rates[id(zxing)] = _ZXING_MS_PER_MPX
+        if self.fallback is not None:
+            self._rates[id(self.fallback)] = _ZXING_MS_PER_MPX
         self._costs: dict[tuple[int, str], CostModel] = {}
 
     def decode_bytes(self, data: bytes) -> DecodeResult:
@@ -470,7 +470,7 @@ class _Run:
 
     def climb_ladder(self, crops: Sequence[np.ndarray]) -> None:
         """Each ladder step on each crop until one reads a payment code; crops of stripes are left out."""
-        fallback = self._decoder.ladder_fallback
+        fallback = self._decoder.fallback
         # Stripes (a shelf edge, lines of text) look dense and square enough to the region search, but only
         # a QR, sharp or smeared, also changes along its edges: the ladder is for QR codes.
         crops = [crop for crop in crops if not _is_stripes(self._texture(crop))]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
+import cv2
 import numpy as np
 import pytest
 import qrcode
 
 from camera.codes import CodeKind, Wallet, classify, mask, wallet_of
-from camera.decode import CostModel, Decoder, DecoderConfig, FrameStatus
-from camera.engines import ZbarEngine, ZxingEngine, zxing_available
-from camera.images import MAX_FRAME_PIXELS
+from camera.decode import CostModel, Decoder, DecoderConfig, FrameStatus, find_regions
+from camera.engines import RawSymbol, ZbarEngine, ZxingEngine, zxing_available
+from camera.images import MAX_FRAME_PIXELS, gaussian_deblur, local_contrast, motion_deblur, texture, upscale
 from camera.synthetic import CATEGORIES, code128_modules, generate, random_payment_code
 
 SEEDS = (0, 1, 2)
@@ -244,3 +246,105 @@ def test_code128_rendering_round_trips_through_zbar(wallet: Wallet) -> None:
     row = np.where(code128_modules(code) > 0, 0, 255).astype(np.uint8).repeat(3)
     image = np.ascontiguousarray(np.tile(row, (60, 1)))
     assert [symbol.text for symbol in ZbarEngine().scan(image)] == [code]
+
+
+CODE = "134567890123456789"
+
+
+def _qr(text: str, module: int) -> np.ndarray:
+    """A QR as a screen shows it: dark gray modules on light gray, four quiet modules around."""
+    qr = qrcode.QRCode(border=4)
+    qr.add_data(text)
+    qr.make()
+    modules = np.array(qr.get_matrix(), np.uint8)
+    return np.where(modules > 0, 40, 230).astype(np.uint8).repeat(module, 0).repeat(module, 1)
+
+
+def _smear(image: np.ndarray, length: int, degrees: float) -> np.ndarray:
+    """A straight motion blur of `length` pixels at `degrees`, as a hand moving the phone makes."""
+    line = np.zeros((length, length), np.float32)
+    line[length // 2, :] = 1.0
+    centre = (length / 2 - 0.5, length / 2 - 0.5)
+    kernel = cv2.warpAffine(line, cv2.getRotationMatrix2D(centre, degrees, 1.0), (length, length))
+    return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
+
+
+def _texts(engine, image: np.ndarray) -> list[str]:
+    return [symbol.text for symbol in engine.scan(np.ascontiguousarray(image))]
+
+
+@pytest.mark.parametrize("degrees", [30.0, 100.0])
+def test_motion_deblur_measures_the_smear_and_undoes_it(degrees: float) -> None:
+    smeared = _smear(_qr(CODE, 4), 9, degrees)  # a smear over two modules and more
+    assert _texts(ZxingEngine(), smeared) == [] and _texts(ZbarEngine(), smeared) == []
+    smear_texture = texture(smeared)
+    restored = motion_deblur(smeared, smear_texture.gradient_angle + math.pi / 2, 0.01)
+    assert restored.shape == smeared.shape
+    assert _texts(ZxingEngine(), restored) == [CODE]
+    assert _texts(ZbarEngine(), restored) == [CODE]
+
+
+def test_texture_tells_a_code_sharp_or_smeared_from_stripes() -> None:
+    sharp, smeared = texture(_qr(CODE, 4)), texture(_smear(_qr(CODE, 4), 9, 30.0))
+    rng = np.random.default_rng(1)
+    bars = np.repeat(rng.integers(0, 2, 40) * 200 + 30, rng.integers(2, 8, 40))[:150].astype(np.uint8)
+    stripes = texture(np.tile(bars, (120, 1)))
+    assert sharp.anisotropy < 0.1  # a QR's edges run two ways equally
+    assert smeared.anisotropy > 0.3 and stripes.anisotropy > 0.9  # both run mostly one way ...
+    assert smeared.along_across > 0.9 and stripes.along_across < 0.1  # ... but only the code changes along them
+    assert abs(math.cos(stripes.gradient_angle)) > 0.99  # the bars' gradients point along the rows
+
+
+def test_refocus_gives_zbar_a_small_soft_code() -> None:
+    """A webcam's QR: two pixels a module, softened by its lens, with sensor noise."""
+    small = cv2.resize(_qr(CODE, 8), None, fx=0.25, fy=0.25, interpolation=cv2.INTER_AREA)
+    noise = np.random.default_rng(1).normal(0, 4, small.shape)
+    soft = np.clip(cv2.GaussianBlur(small, (0, 0), 1.0) + noise, 0, 255).astype(np.uint8)
+    assert _texts(ZbarEngine(), soft) == []
+    factor = 200 / max(soft.shape)
+    assert _texts(ZbarEngine(), gaussian_deblur(upscale(soft, factor), factor, 0.01)) == [CODE]
+
+
+def test_local_contrast_recovers_a_code_half_washed_out() -> None:
+    code = _qr(CODE, 4).astype(np.float32)
+    height, width = code.shape
+    rows, cols = np.mgrid[0:height, 0:width]
+    glare = np.exp(-((cols - 0.65 * width) ** 2 + (rows - 0.55 * height) ** 2) / (2 * (0.18 * width) ** 2))
+    washed = np.clip(code + 200 * glare, 0, 255).astype(np.uint8)
+    assert _texts(ZxingEngine(), washed) == []
+    assert _texts(ZxingEngine(), local_contrast(washed, 4.0, 25.0)) == [CODE]
+
+
+def _scene_with(patch: np.ndarray) -> np.ndarray:
+    scene = np.full((720, 1280), 120, np.uint8)
+    scene[300 : 300 + patch.shape[0], 600 : 600 + patch.shape[1]] = patch
+    return scene
+
+
+def test_a_smeared_qr_is_read_after_unsmearing(decoder: Decoder) -> None:
+    result = decoder.decode(_scene_with(_smear(_qr(CODE, 4), 9, 30.0)))
+    assert result.code == CODE
+    assert result.detail == "read after fallback_unsmear"
+
+
+class _CountingZbar(ZbarEngine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scans = 0
+
+    def scan(self, gray: np.ndarray) -> list[RawSymbol]:
+        self.scans += 1
+        return super().scan(gray)
+
+
+def test_stripes_are_read_once_and_never_climb_the_ladder() -> None:
+    """A square of shelf-edge stripes looks like a QR region, but only the first pass and the whole frame read it."""
+    rng = np.random.default_rng(2)
+    bars = np.repeat(np.arange(60) % 2 * 200 + 30, rng.integers(2, 5, 60))[:140].astype(np.uint8)
+    frame = _scene_with(np.tile(bars, (140, 1)))
+    [region] = find_regions(frame, DecoderConfig())
+    assert region.qr_like
+    zbar = _CountingZbar()
+    result = Decoder(ZBAR_ONLY, engine=zbar).decode(frame)
+    assert result.status is FrameStatus.NO_CODE
+    assert zbar.scans == 2
