@@ -51,6 +51,11 @@ class Notifier:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries still under way (waiting, sending, or retrying)."""
+        return len(self._tasks)
+
     async def _deliver(self, notification: OutgoingNotification, first_delay_s: float) -> None:
         waits = [first_delay_s, *self.ladder]
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
