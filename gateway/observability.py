@@ -30,8 +30,9 @@ HTTP_LATENCY = Histogram(
 #: C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: whatever a reader may break on.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-#: A query string: from `?` up to the first space or quote (as in a request target or a URL in a message).
-_QUERY = re.compile(r"""\?([^\s"'<>]+)""")
+#: A query string: from a `?` right after a path or host character, or a `?` that starts `name=`, up to the first
+#: space or quote (as in a request target or a URL in a message; not a SQL placeholder such as `VALUES (?, ?)`).
+_QUERY = re.compile(r"""(?:(?<=[\w/.~%-])|(?=\?[\w.\[\]-]+=))\?([^\s"'<>]+)""")
 #: A credential header as a "name: value" text (the websockets library logs handshake headers so at DEBUG).
 _CREDENTIAL_HEADER = re.compile(
     r"""\b(authorization|proxy-authorization|cookie|set-cookie|x-api-key)(\s*:\s*)[^"'\\]+""", re.IGNORECASE

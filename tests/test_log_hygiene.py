@@ -20,7 +20,7 @@ from websockets.exceptions import InvalidStatus
 
 from gateway.client import TerminalClient
 from gateway.config import Settings
-from gateway.observability import JsonFormatter, TextFormatter
+from gateway.observability import JsonFormatter, TextFormatter, line_safe
 from gateway.persistence.migrate import upgrade
 from gateway.runtime import Runtime
 from tests.cameras.conftest import empty_frames, phone_video
@@ -218,3 +218,10 @@ def test_every_field_of_a_record_is_one_line_without_secrets(formatter: logging.
         assert "Traceback" in entry["exception"] and "\n" not in entry["exception"]
     else:
         assert line.count("\\n") >= 3, "the traceback's line breaks, escaped"
+
+
+def test_only_query_strings_are_redacted() -> None:
+    """A `?` that follows no path (a SQL placeholder, a question) is text, not a query string."""
+    assert line_safe("INSERT INTO orders (id, status) VALUES (?, ?)") == "INSERT INTO orders (id, status) VALUES (?, ?)"
+    assert line_safe("is it paid? yes") == "is it paid? yes"
+    assert line_safe("/v1/orders?cursor=abc next") == "/v1/orders?cursor=*** next"
