@@ -311,10 +311,9 @@ class Decoder:
 
     The cascade, within one time budget: (1) zbar on every candidate region, every other scan line;
     (2) zbar on the whole frame at 1/4 scale, for codes too large for the region search; (3) the
-    preprocessing ladder on the most QR-like unread region, zbar's steps then zxing-cpp's; (4) zxing-cpp on
-    the 1/4 whole frame. It stops at
-    the first payment code. Before each scan it predicts the scan's cost and skips it when it would end
-    past the budget.
+    restoration ladder (LADDER) on the most QR-like unread region, unless its texture is stripes rather
+    than a code; (4) zxing-cpp on the 1/4 whole frame. It stops at the first payment code. Before each scan
+    it predicts the scan's cost (restoration included) and skips it when it would end past the budget.
     """
 
     def __init__(self, config: DecoderConfig | None = None, engine: SymbolEngine | None = None) -> None:
