@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import cameras, events, ops, orders, payments, qr, webhooks
+from gateway.api import cameras, events, operators, ops, orders, payments, qr, webhooks
 from gateway.api.docs import install_docs
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.payment_schemas import document_amount_limit
@@ -64,6 +64,7 @@ Swagger cannot sign requests: `gateway.client.TerminalClient` does it. A worked 
 TAGS = [
     {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
     {"name": "Webhooks", "description": "Your notify URL and the deliveries to it (merchant API key)."},
+    {"name": "Operators", "description": "Your cashiers and supervisors, who sign in on terminals (merchant API key)."},
     {"name": "Terminal payments", "description": "Signed terminal requests: take payments."},
     {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
     {"name": "Terminal events", "description": "Signed terminal requests: the event stream (websocket, polling)."},
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_docs(app)
     _finish_openapi(app, settings)
-    for api in (orders, webhooks, payments, qr, events, cameras, ops):  # the spec lists them in this order
+    for api in (orders, webhooks, operators, payments, qr, events, cameras, ops):  # the spec lists them in this order
         app.include_router(api.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app

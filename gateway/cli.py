@@ -1,5 +1,5 @@
 """The `gateway` command: serve, export the OpenAPI spec, migrate, back up, and administer merchants and their
-things (create, list, disable, enable, rotate and revoke keys).
+things (create, list, disable, enable, rotate and revoke keys; operators' passwords).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gateway.config import Settings
 from gateway.domain.errors import DomainError
 from gateway.runtime import ConfigurationError, Runtime
+from gateway.services.operators import OPERATOR_ROLES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -84,15 +85,41 @@ def _parser() -> argparse.ArgumentParser:
     _kind_commands(commands, TERMINALS, _add_create_terminal)
     _kind_commands(commands, CAMERAS, _add_create_camera)
 
-    operators = commands.add_parser("operators", help="operators").add_subparsers(title="operator commands")
+    _operator_commands(commands)
+    return parser
+
+
+def _operator_commands(commands: Any) -> None:
+    """`gateway operators create|list|disable|enable|reset-password`."""
+    operators = commands.add_parser(
+        "operators",
+        help="operators: create, list, disable, enable, reset-password",
+        description="Cashiers and supervisors who sign in on a merchant's terminals. Wrong passwords in a row "
+        "(GATEWAY_OPERATOR_MAX_FAILED_SIGN_INS, 5) lock an operator for GATEWAY_OPERATOR_LOCKOUT_S (900 s); "
+        "reset-password unlocks. A disabled operator is signed out and refused (403 operator_disabled).",
+    ).add_subparsers(title="operator commands")
     create_operator = operators.add_parser("create", help="create a cashier or supervisor")
     create_operator.add_argument("--merchant", required=True)
     create_operator.add_argument("--number", required=True)
     create_operator.add_argument("--name", required=True)
-    create_operator.add_argument("--role", choices=["cashier", "supervisor"], default="cashier")
+    create_operator.add_argument("--role", choices=OPERATOR_ROLES, default="cashier")
     create_operator.add_argument("--password", help="prompted for when left out")
     create_operator.set_defaults(run=_create_operator)
-    return parser
+
+    listing = operators.add_parser("list", help="list operators with their state (never a password), as JSON")
+    listing.add_argument("--merchant", metavar="MERCHANT_ID", help="only this merchant's")
+    listing.set_defaults(run=_list_operators)
+    for verb, disabled, text in (
+        ("disable", True, "sign the operator out of every terminal and refuse it (403 operator_disabled)"),
+        ("enable", False, "let a disabled operator sign in again"),
+    ):
+        toggle = operators.add_parser(verb, help=text)
+        toggle.add_argument("operator_id", metavar="OPERATOR_ID")
+        toggle.set_defaults(run=_set_operator_disabled, disabled=disabled)
+    reset = operators.add_parser("reset-password", help="give the operator a new password; also unlocks it")
+    reset.add_argument("operator_id", metavar="OPERATOR_ID")
+    reset.add_argument("--password", help="prompted for when left out")
+    reset.set_defaults(run=_reset_operator_password)
 
 
 def _add_create_merchant(merchants: Any) -> None:
@@ -435,6 +462,32 @@ def _create_operator(args: argparse.Namespace) -> None:
             args.merchant, args.number, args.name, password, args.role
         )
         _print_json({"operator_id": operator_id, "number": args.number, "role": args.role})
+
+    _with_runtime(run)
+
+
+def _list_operators(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        operators = await runtime.operators.list_operators(args.merchant)
+        print(json.dumps([dataclasses.asdict(operator) for operator in operators], indent=2, default=_json_value))
+
+    _with_runtime(run)
+
+
+def _set_operator_disabled(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        operator = await runtime.operators.set_disabled(args.operator_id, args.disabled)
+        _print_json({"operator_id": operator.operator_id, "disabled_at": operator.disabled_at})
+
+    _with_runtime(run)
+
+
+def _reset_operator_password(args: argparse.Namespace) -> None:
+    password = args.password or getpass.getpass("new operator password: ")
+
+    async def run(runtime: Runtime) -> None:
+        operator = await runtime.operators.reset_password(args.operator_id, password)
+        _print_json({"operator_id": operator.operator_id, "password_changed_at": operator.password_changed_at})
 
     _with_runtime(run)
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         default_factory=dict, description="Channel simulators elsewhere; default in dev mode: mounted under /sim/."
     )
     business_utc_offset_hours: int = Field(8, description="The shops' day for daily limits (Beijing: 8).")
+    operator_max_failed_sign_ins: int = Field(
+        5, gt=0, description="Wrong operator passwords in a row (sign-in or supervisor check) that lock the operator."
+    )
+    operator_lockout_s: float = Field(
+        900.0, gt=0, description="How long a locked operator is refused, right password or not (a reset unlocks)."
+    )
     scan_session_ttl_s: float = Field(120.0, gt=0, description="How long a B-scan-C scan session waits for a code.")
     camera_max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest JPEG a camera may stream.")
     camera_max_fps: float = Field(15.0, gt=0, description="Frames per second a camera stream may send.")

@@ -25,6 +25,7 @@ from gateway.services.health import Readiness
 from gateway.services.idempotency import IdempotencyStore
 from gateway.services.jobs import STOP_GRACE_S, JobWorker
 from gateway.services.merchants import MerchantService
+from gateway.services.operators import OperatorService
 from gateway.services.orders import OrderQueries
 from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
 from gateway.services.qr_images import QrImageCache
@@ -53,6 +54,7 @@ class Runtime:
     simulators: dict[str, ChannelSimulator]
     adapters: dict[str, ChannelAdapter]
     merchants: MerchantService
+    operators: OperatorService
     orders: OrderQueries
     terminals: TerminalService
     idempotency: IdempotencyStore
@@ -92,6 +94,9 @@ class Runtime:
         base_urls = base_urls or {name: f"{settings.base_url}/sim/{name}" for name in simulators}
         adapters = simulator_adapters(settings.var_dir, base_urls, channel_http, settings.channel_timeout_s)
         worker = JobWorker(db, poll_interval_s=max(0.05, min(1.0, settings.time_scale)))
+        operators = OperatorService(
+            db, settings.operator_max_failed_sign_ins, timedelta(seconds=settings.operator_lockout_s)
+        )
         payments = PaymentService(db, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
         worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
         worker.register(REVERSE_JOB, payments.run_reverse)
@@ -115,6 +120,7 @@ class Runtime:
             simulators=simulators,
             adapters=adapters,
             merchants=MerchantService(db, box),
+            operators=operators,
             orders=OrderQueries(db),
             terminals=TerminalService(db, box),
             idempotency=IdempotencyStore(db),

@@ -403,3 +403,76 @@ async def test_a_disabled_camera_s_frame_stream_is_closed_as_a_policy_violation(
     await serve_camera_frames(socket, camera.thing_id, camera.secret, app.state.runtime.cameras)
     assert socket.closed is not None
     assert socket.closed[0] == 1008 and socket.closed[1].startswith("camera_disabled:")
+
+
+# ---- operators ---------------------------------------------------------------------------------------------------
+
+
+async def sign_in(http: httpx.AsyncClient, terminal: Keyed, number: str, password: str) -> str:
+    """The sign-in's answer on the CLI-made terminal: "signed in", or the refusal's code."""
+    body = json.dumps({"number": number, "password": password}).encode()
+    headers = signed_headers(terminal.key_id, terminal.secret, "PUT", "/v1/terminal/operator", body)
+    response = await http.put(
+        "/v1/terminal/operator", content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    if response.status_code == 200:
+        return "signed in"
+    code: str = response.json()["code"]
+    return code
+
+
+async def test_operators_list_disable_enable_and_reset_password(
+    shop: tuple[FastAPI, dict[str, Keyed]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, things = shop
+    merchant, terminal = things["merchants"], things["terminals"]
+    created = await run_cli(
+        capsys,
+        *("operators", "create", "--merchant", merchant.thing_id, "--number", "001", "--name", "Li"),
+        *("--password", "cashier-001"),
+    )
+    operator_id = created["operator_id"]
+
+    async def listed(*owner: str) -> dict[str, Any]:
+        [row] = [row for row in await run_cli(capsys, "operators", "list", *owner) if row["operator_id"] == operator_id]
+        assert not {"password", "password_hash"} & set(row) and "scrypt" not in json.dumps(row)
+        return row
+
+    assert (await listed("--merchant", merchant.thing_id))["role"] == "cashier"
+    assert await run_cli(capsys, "operators", "list", "--merchant", "mch_other") == []
+    async with client_of(app) as http:
+        assert [await sign_in(http, terminal, "001", "wrong-pass") for _ in range(5)] == [
+            *["operator_sign_in_failed"] * 4,
+            "operator_locked",
+        ]
+        locked = await listed()
+        assert locked["failed_sign_ins"] == 5 and locked["locked_until"] is not None
+        assert await sign_in(http, terminal, "001", "cashier-001") == "operator_locked"
+
+        reset = await run_cli(capsys, "operators", "reset-password", operator_id, "--password", "new-pass-001")
+        assert reset["operator_id"] == operator_id and reset["password_changed_at"] is not None
+        unlocked = await listed()
+        assert (unlocked["failed_sign_ins"], unlocked["locked_until"]) == (0, None)
+        assert await sign_in(http, terminal, "001", "cashier-001") == "operator_sign_in_failed"
+        assert await sign_in(http, terminal, "001", "new-pass-001") == "signed in"
+
+        monkeypatch.setattr(cli.getpass, "getpass", lambda _prompt: "typed-pass-001")
+        await run_cli(capsys, "operators", "reset-password", operator_id)  # prompted for
+        assert await sign_in(http, terminal, "001", "typed-pass-001") == "signed in"
+        assert "at least 6 characters" in await refused_cli(
+            capsys, "operators", "reset-password", operator_id, "--password", "short"
+        )
+
+        disabled = await run_cli(capsys, "operators", "disable", operator_id)
+        assert disabled["operator_id"] == operator_id and disabled["disabled_at"] is not None
+        assert (await listed())["disabled_at"] == disabled["disabled_at"]
+        assert await sign_in(http, terminal, "001", "typed-pass-001") == "operator_disabled"
+        assert (await run_cli(capsys, "operators", "enable", operator_id))["disabled_at"] is None
+        assert await sign_in(http, terminal, "001", "typed-pass-001") == "signed in"
+    for verb in ("disable", "enable", "reset-password"):
+        extra = ["--password", "long-enough"] if verb == "reset-password" else []
+        assert "no operator op_nope" in await refused_cli(capsys, "operators", verb, "op_nope", *extra)
+    assert "operator number 001 is taken" in await refused_cli(
+        capsys, "operators", "create", "--merchant", merchant.thing_id, "--number", "001", "--name", "X",
+        "--password", "cashier-002",
+    )  # fmt: skip

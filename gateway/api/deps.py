@@ -13,6 +13,7 @@ from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.health import Readiness
 from gateway.services.merchants import MerchantService
+from gateway.services.operators import OperatorService
 from gateway.services.orders import OrderQueries
 from gateway.services.payments import PaymentService
 from gateway.services.qr_images import QrImageCache
@@ -45,6 +46,7 @@ def _runtime_part(name: str) -> Any:
 # Who is calling.
 MerchantsDep = Annotated[MerchantService, _runtime_part("merchants")]
 TerminalsDep = Annotated[TerminalService, _runtime_part("terminals")]
+OperatorsDep = Annotated[OperatorService, _runtime_part("operators")]
 # Taking payments, B-scan-C and C-scan-B.
 AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 PaymentsDep = Annotated[PaymentService, _runtime_part("payments")]

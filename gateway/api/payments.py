@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 
-from gateway.api.deps import TERMINAL_AUTH, AdmissionDep, OrdersDep, PaymentsDep, TerminalDep, TerminalsDep
+from gateway.api.deps import TERMINAL_AUTH, AdmissionDep, OperatorsDep, OrdersDep, PaymentsDep, TerminalDep
 from gateway.api.payment_schemas import (
     PAYING_EXAMPLE,
     MicropayIn,
@@ -136,13 +136,17 @@ async def get_payment(order_id: str, orders: OrdersDep, terminal: TerminalDep) -
     summary="Sign an operator in on this terminal",
     tags=["Terminal"],
     response_model=OperatorOut,
-    responses=problem_responses(*TERMINAL_AUTH, "operator_sign_in_failed", "validation_error"),
+    responses=problem_responses(
+        *TERMINAL_AUTH, "operator_sign_in_failed", "operator_locked", "operator_disabled", "validation_error"
+    ),
 )
-async def sign_in_operator(body: OperatorSignInIn, terminals: TerminalsDep, terminal: TerminalDep) -> OperatorOut:
+async def sign_in_operator(body: OperatorSignInIn, operators: OperatorsDep, terminal: TerminalDep) -> OperatorOut:
     """An operator (cashier) of this terminal's merchant signs in with their number and password; the payments
     taken until they sign out carry their id. Merchants that require an operator refuse payments without one.
+    Five wrong passwords in a row (GATEWAY_OPERATOR_MAX_FAILED_SIGN_INS) lock the operator for 15 minutes
+    (GATEWAY_OPERATOR_LOCKOUT_S): `operator_locked` says until when, even to the right password.
     """
-    operator = await terminals.sign_in(terminal, body.number, body.password)
+    operator = await operators.sign_in(terminal, body.number, body.password)
     return OperatorOut.model_validate(operator)
 
 
@@ -154,7 +158,7 @@ async def sign_in_operator(body: OperatorSignInIn, terminals: TerminalsDep, term
     status_code=204,
     responses=problem_responses(*TERMINAL_AUTH),
 )
-async def sign_out_operator(terminals: TerminalsDep, terminal: TerminalDep) -> Response:
+async def sign_out_operator(operators: OperatorsDep, terminal: TerminalDep) -> Response:
     """The operator signed in on this terminal signs out (a repeat changes nothing)."""
-    await terminals.sign_out(terminal)
+    await operators.sign_out(terminal)
     return Response(status_code=204)

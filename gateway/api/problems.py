@@ -94,6 +94,7 @@ def _raised(kind: type[DomainError], detail: str) -> Documented:
 
 _ORDER = "ord_0192f3a1b2c3d4e5f6a7b8c9"
 _SESSION = "scn_0192f3a1b2c3d4e5f6a7b8c9"
+_OPERATOR = "op_0192f3a1b2c3d4e5f6a7b8c9"
 _VALIDATION_ERROR = {"loc": ["body", "out_trade_no"], "msg": "String should match pattern '^[A-Za-z0-9]{1,32}$'"}
 
 #: Every problem code a route can answer with (routes list theirs with `problem_responses`).
@@ -126,6 +127,11 @@ PROBLEMS: dict[str, Documented] = {
     # 403: allowed to do this?
     "operator_required": _raised(Forbidden, "this merchant requires an operator signed in on the terminal"),
     "operator_sign_in_failed": _raised(Forbidden, "operator number or password is wrong"),
+    "operator_locked": _raised(
+        Forbidden,
+        "operator 001 is locked until 2026-11-21T06:45:00Z after 5 wrong passwords in a row; a new password unlocks it",
+    ),
+    "operator_disabled": _raised(Forbidden, "operator 001 is disabled"),
     "other_terminal": _raised(Forbidden, "a terminal reads only its own events"),
     # 404
     "order_not_found": _raised(NotFound, f"no order {_ORDER}"),
@@ -133,6 +139,7 @@ PROBLEMS: dict[str, Documented] = {
     "scan_session_not_found": _raised(NotFound, f"no scan session {_SESSION} on this terminal"),
     "webhook_not_set": _raised(NotFound, "no notify URL is set"),
     "channel_not_found": _raised(NotFound, "no channel paypal on this gateway"),
+    "operator_not_found": _raised(NotFound, f"no operator {_OPERATOR}"),
     # 409: the request clashes with what is already there
     "request_in_flight": _raised(Conflict, "the first request with this key is still being processed"),
     "duplicate_out_trade_no": _raised(Conflict, "out_trade_no 20261121000123 is already used"),
@@ -148,6 +155,7 @@ PROBLEMS: dict[str, Documented] = {
     "scan_session_charged": _raised(Conflict, f"this session was already charged as order {_ORDER}"),
     "scan_session_busy": _raised(Conflict, "another code is being charged for this session"),
     "no_open_session": _raised(Conflict, "no scan session is open on this camera's terminal"),
+    "operator_exists": _raised(Conflict, "operator number 001 is taken"),
     # 422: well-formed, but the values break a rule
     "validation_error": Documented(
         422,
@@ -173,6 +181,7 @@ PROBLEMS: dict[str, Documented] = {
     "invalid_webhook_url": _raised(InvalidInput, "the notify URL must not carry credentials"),
     "webhook_url_not_allowed": _raised(InvalidInput, "intranet.shop.example resolves to a private or reserved address"),
     "webhook_url_unresolvable": _raised(InvalidInput, "shop.invalid does not resolve"),
+    "weak_password": _raised(InvalidInput, "operator password needs at least 6 characters"),
     # 503: nothing was done, retry
     "busy": _raised(Busy, "this gateway has 256 payments in flight; nothing was done, retry shortly"),
     "database_unavailable": Documented(503, "the database does not answer: connection refused"),

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from gateway.persistence.database import Tx
 from gateway.persistence.prebuilt import Prebuilt
 from gateway.persistence.rotating_keys import KeyColumns, set_disabled
-from gateway.persistence.tables import Merchant, Operator, Terminal, TerminalNonce, table_of
+from gateway.persistence.tables import Merchant, Terminal, TerminalNonce, table_of
 
 _terminals = table_of(Terminal)
 _nonces = table_of(TerminalNonce)
@@ -75,10 +75,6 @@ def spend_nonce(tx: Tx, key_id: str, nonce: str, seen_at: datetime) -> bool:
 
 def forget_nonces_before(tx: Tx, cutoff: datetime) -> int:
     return int(tx.connection.execute(delete(_nonces).where(_nonces.c.seen_at < cutoff)).rowcount or 0)
-
-
-def operator_by_number(tx: Tx, merchant_id: str, number: str) -> Operator | None:
-    return tx.session.scalar(select(Operator).where(Operator.merchant_id == merchant_id, Operator.number == number))
 
 
 def set_operator(tx: Tx, terminal_id: str, operator_id: str | None, signed_in_at: datetime | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -215,6 +215,7 @@ class CameraService:
             amount_fen=amount_fen,
             out_trade_no=out_trade_no or session_id.replace("_", ""),
             description=description,
+            operator_id=terminal.operator_id,
             expires_at=now + timedelta(seconds=self.settings.scan_session_ttl_s),
             created_at=now,
         )
@@ -294,8 +295,10 @@ class CameraService:
                     else "no scan session is open on this camera's terminal",
                     code="scan_session_busy" if busy else "no_open_session",
                 )
-            # Read here, with the claim: the charge needs the terminal as a signed request from it would show it.
-            return scan, TerminalContext.of(terminal_rows.terminal_context_row(tx, camera.terminal_id))
+            # Read here, with the claim: the charge needs the terminal as a signed request from it would show it,
+            # by the operator who opened the session (whoever is signed in now).
+            terminal = TerminalContext.of(terminal_rows.terminal_context_row(tx, camera.terminal_id))
+            return scan, replace(terminal, operator_id=scan.operator_id)
 
         claimed = await self._db.transaction(claim)
         if claimed is None:

@@ -4,10 +4,13 @@ key rotation of merchants.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from gateway.domain.errors import Forbidden, InvalidInput, NotFound
+from sqlalchemy.exc import IntegrityError
+
+from gateway.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.domain.ids import new_id
 from gateway.persistence import merchants as repo
 from gateway.persistence.database import Database, Tx
@@ -25,8 +28,7 @@ from gateway.services.credentials import (
     secret_matches,
     split_api_key,
 )
-
-OPERATOR_ROLES = ("cashier", "supervisor")
+from gateway.services.operators import OPERATOR_ROLES, check_new_password
 
 
 @dataclass(frozen=True)
@@ -109,28 +111,35 @@ class MerchantService:
         return NewTerminal(terminal.id, merchant_id, store_id, key_id, secret)
 
     async def create_operator(self, merchant_id: str, number: str, name: str, password: str, role: str) -> str:
+        """A cashier or supervisor of the merchant; 409 `operator_exists` if the number is taken."""
         if role not in OPERATOR_ROLES:
             raise InvalidInput(f"role must be one of {', '.join(OPERATOR_ROLES)}", code="invalid_role")
         if not number.isalnum() or len(number) > 16:
             raise InvalidInput("operator number is 1-16 letters or digits", code="invalid_operator_number")
-        if len(password) < 6:
-            raise InvalidInput("operator password needs at least 6 characters", code="weak_password")
+        check_new_password(password)
         operator = Operator(
             id=new_id("op"),
             merchant_id=merchant_id,
             number=number,
             name=_require_text(name, "name", 64),
             role=role,
-            password_hash=hash_password(password),
+            password_hash=await asyncio.to_thread(hash_password, password),
         )
+
+        def refuse_taken(tx: Tx) -> None:
+            if repo.operator_number_taken(tx, merchant_id, number):
+                raise Conflict(f"operator number {number} is taken", code="operator_exists")
 
         def add(tx: Tx) -> None:
             repo.require_merchant(tx, merchant_id)
-            if repo.operator_number_taken(tx, merchant_id, number):
-                raise InvalidInput(f"operator number {number} is taken", code="operator_exists")
+            refuse_taken(tx)
             repo.add_operator(tx, operator)
 
-        await self._db.transaction(add)
+        try:
+            await self._db.transaction(add)
+        except IntegrityError:
+            await self._db.transaction(refuse_taken)  # a concurrent request took the number after our check
+            raise
         return operator.id
 
     async def authenticate_api_key(self, token: str) -> Merchant | None:

@@ -1,5 +1,5 @@
-"""Terminals: checking signed requests (key, time window, nonce, HMAC), operators signing in and out, and
-listing, disabling and rotating the keys of terminals.
+"""Terminals: checking signed requests (key, time window, nonce, HMAC), and listing, disabling and rotating the
+keys of terminals (operators sign in on them through `gateway.services.operators`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from gateway.domain.errors import Forbidden, NotFound, Unauthenticated
 from gateway.domain.signing import NONCE_PATTERN, SIGNATURE_WINDOW_S, signature_matches
 from gateway.persistence import terminals as repo
 from gateway.persistence.database import Database, Tx
-from gateway.persistence.tables import Operator
 from gateway.services.credentials import (
     RotatedKey,
     SecretBox,
     new_terminal_key,
     revoke_row_key,
     rotate_row_key,
-    verify_password,
 )
 
 
@@ -124,21 +122,6 @@ class TerminalService:
         """Nonces older than twice the window can never be replayed (their timestamps are stale)."""
         cutoff = (now or datetime.now(UTC)) - timedelta(seconds=2 * SIGNATURE_WINDOW_S)
         return await self._db.transaction(repo.forget_nonces_before, cutoff)
-
-    async def sign_in(self, terminal: TerminalContext, number: str, password: str) -> Operator:
-        """Sign an operator of the terminal's merchant in on the terminal (replacing whoever was)."""
-
-        def sign_in(tx: Tx) -> Operator:
-            operator = repo.operator_by_number(tx, terminal.merchant_id, number)
-            if operator is None or not verify_password(password, operator.password_hash):
-                raise Forbidden("operator number or password is wrong", code="operator_sign_in_failed")
-            repo.set_operator(tx, terminal.terminal_id, operator.id, datetime.now(UTC))
-            return operator
-
-        return await self._db.transaction(sign_in)
-
-    async def sign_out(self, terminal: TerminalContext) -> None:
-        await self._db.transaction(repo.set_operator, terminal.terminal_id, None, None)
 
     # ---- administration ------------------------------------------------------------------------------
 
