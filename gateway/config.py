@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     operator_lockout_s: float = Field(
         900.0, gt=0, description="How long a locked operator is refused, right password or not (a reset unlocks)."
     )
+    unionpay_refund_window_days: int = Field(
+        365,
+        gt=0,
+        description="Days after a payment UnionPay takes a refund: the merchant's contract says (not published); "
+        "WeChat's (365) and Alipay's (90) are fixed.",
+    )
     scan_session_ttl_s: float = Field(120.0, gt=0, description="How long a B-scan-C scan session waits for a code.")
     camera_max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest JPEG a camera may stream.")
     camera_max_fps: float = Field(15.0, gt=0, description="Frames per second a camera stream may send.")

@@ -100,7 +100,7 @@ class Runtime:
         payments = PaymentService(db, adapters, settings, OrderWatch(), box.fingerprint, worker.wake)
         worker.register(FOLLOW_UP_JOB, payments.run_follow_up)
         worker.register(REVERSE_JOB, payments.run_reverse)
-        refunds = RefundService(db, adapters, settings.time_scale)
+        refunds = RefundService(db, adapters, settings, operators.verify_supervisor)
         worker.register(REFUND_JOB, refunds.run)
         # A scanning app is sent to its channel's payment page: with simulated channels, the simulator's wallet.
         pay_pages = {name: f"{url.rstrip('/')}/_sim/wallet" for name, url in base_urls.items()}

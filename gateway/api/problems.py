@@ -94,6 +94,7 @@ def _raised(kind: type[DomainError], detail: str) -> Documented:
 
 _ORDER = "ord_0192f3a1b2c3d4e5f6a7b8c9"
 _SESSION = "scn_0192f3a1b2c3d4e5f6a7b8c9"
+_REFUND = "rfd_0192f3a1b2c3d4e5f6a7b8d0"
 _OPERATOR = "op_0192f3a1b2c3d4e5f6a7b8c9"
 _VALIDATION_ERROR = {"loc": ["body", "out_trade_no"], "msg": "String should match pattern '^[A-Za-z0-9]{1,32}$'"}
 
@@ -133,12 +134,16 @@ PROBLEMS: dict[str, Documented] = {
     ),
     "operator_disabled": _raised(Forbidden, "operator 001 is disabled"),
     "other_terminal": _raised(Forbidden, "a terminal reads only its own events"),
+    "supervisor_required": _raised(
+        Forbidden, "this merchant's terminal refunds need a supervisor's number and password"
+    ),
     # 404
     "order_not_found": _raised(NotFound, f"no order {_ORDER}"),
     "payment_not_found": _raised(NotFound, f"no payment {_ORDER} on this terminal"),
     "scan_session_not_found": _raised(NotFound, f"no scan session {_SESSION} on this terminal"),
     "webhook_not_set": _raised(NotFound, "no notify URL is set"),
     "channel_not_found": _raised(NotFound, "no channel paypal on this gateway"),
+    "refund_not_found": _raised(NotFound, f"no refund {_REFUND}"),
     "operator_not_found": _raised(NotFound, f"no operator {_OPERATOR}"),
     # 409: the request clashes with what is already there
     "request_in_flight": _raised(Conflict, "the first request with this key is still being processed"),
@@ -155,6 +160,7 @@ PROBLEMS: dict[str, Documented] = {
     "scan_session_charged": _raised(Conflict, f"this session was already charged as order {_ORDER}"),
     "scan_session_busy": _raised(Conflict, "another code is being charged for this session"),
     "no_open_session": _raised(Conflict, "no scan session is open on this camera's terminal"),
+    "order_not_refundable": _raised(Conflict, "an order that is PAYING cannot be refunded"),
     "operator_exists": _raised(Conflict, "operator number 001 is taken"),
     # 422: well-formed, but the values break a rule
     "validation_error": Documented(
@@ -181,6 +187,18 @@ PROBLEMS: dict[str, Documented] = {
     "invalid_webhook_url": _raised(InvalidInput, "the notify URL must not carry credentials"),
     "webhook_url_not_allowed": _raised(InvalidInput, "intranet.shop.example resolves to a private or reserved address"),
     "webhook_url_unresolvable": _raised(InvalidInput, "shop.invalid does not resolve"),
+    "refund_exceeds_remaining": _raised(
+        InvalidInput,
+        "500 fen is more than the 250 fen left to refund (paid 1250, refunded or being refunded 1000)",
+    ),
+    "refund_window_closed": _raised(
+        InvalidInput, "alipay takes refunds up to 90 days after the payment; this one was paid 2026-08-01"
+    ),
+    "too_many_refunds": _raised(InvalidInput, "this order already has 50 refunds, the most its channel takes"),
+    "out_refund_no_reused": _raised(
+        InvalidInput,
+        f"out_refund_no R20261121000123-1 was used for another refund (refund {_REFUND} of order {_ORDER}, 500 fen)",
+    ),
     "weak_password": _raised(InvalidInput, "operator password needs at least 6 characters"),
     # 503: nothing was done, retry
     "busy": _raised(Busy, "this gateway has 256 payments in flight; nothing was done, retry shortly"),

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from gateway.domain.channels import Channel
-from gateway.domain.errors import Conflict, InvalidInput
+from gateway.domain.errors import Conflict, DomainError, InvalidInput
 from gateway.domain.machine import Machine
 from gateway.domain.orders import OrderStatus
 
@@ -86,18 +86,24 @@ def check_refund_window(channel: Channel, paid_at: datetime, now: datetime, wind
         )
 
 
-def refusal(status: OrderStatus, reserved_fen: int, amount_fen: int, count: int, asked_fen: int, cap: int) -> None:
-    """Why the reservation of `asked_fen` on an order found in this state was refused (raises)."""
+def not_refundable(status: OrderStatus) -> Conflict:
+    return Conflict(f"an order that is {status} cannot be refunded", code="order_not_refundable")
+
+
+def refusal(
+    status: OrderStatus, reserved_fen: int, amount_fen: int, count: int, asked_fen: int, cap: int
+) -> DomainError:
+    """Why reserving `asked_fen` for a refund was refused, on an order found in this state."""
     if status not in REFUNDABLE:
-        raise Conflict(f"an order that is {status} cannot be refunded", code="order_not_refundable")
+        return not_refundable(status)
     if reserved_fen + asked_fen > amount_fen:
-        raise InvalidInput(
+        return InvalidInput(
             f"{asked_fen} fen is more than the {amount_fen - reserved_fen} fen left to refund "
             f"(paid {amount_fen}, refunded or being refunded {reserved_fen})",
             code="refund_exceeds_remaining",
         )
     if count >= cap:
-        raise InvalidInput(
+        return InvalidInput(
             f"this order already has {count} refunds, the most its channel takes", code="too_many_refunds"
         )
-    raise AssertionError("the reservation was refused for no reason")  # pragma: no cover
+    raise AssertionError("the reservation was refused for no reason")

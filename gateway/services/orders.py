@@ -11,7 +11,7 @@ from gateway.domain.errors import InvalidInput, NotFound
 from gateway.persistence import order_queries as repo
 from gateway.persistence.database import Database
 from gateway.persistence.order_queries import OrderFilter
-from gateway.persistence.tables import Order
+from gateway.persistence.tables import Order, Refund
 
 __all__ = ["OrderFilter", "OrderPage", "OrderQueries", "decode_cursor", "encode_cursor"]
 
@@ -48,8 +48,9 @@ class OrderQueries:
         return await self._db.transaction(repo.terminal_order, terminal_id, order_id)
 
 
-def encode_cursor(order: Order) -> str:
-    raw = f"{order.created_at.isoformat()}|{order.id}".encode()
+def encode_cursor(item: Order | Refund) -> str:
+    """A page's cursor: where the list continues after `item` (orders and refunds are listed the same way)."""
+    raw = f"{item.created_at.isoformat()}|{item.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gateway.persistence.tables import Merchant, Operator, Order
+from gateway.persistence.tables import Merchant, Operator, Order, Refund
 
-__all__ = ["Merchant", "Operator", "Order"]
+__all__ = ["Merchant", "Operator", "Order", "Refund"]

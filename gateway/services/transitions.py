@@ -54,6 +54,8 @@ def new_order(
         channel=channel,
         amount_fen=amount_fen,
         refunded_fen=0,
+        refund_reserved_fen=0,
+        refund_count=0,
         status=status,
         description=description,
         created_at=now,

@@ -1,0 +1,73 @@
+"""Refunds end to end on each channel: partial then full, by the merchant and by a terminal, the order's states,
+the channel's books, the events and the lookups."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.refunds.conftest import (
+    CHANNELS,
+    merchant_headers,
+    merchant_refund,
+    order_refunds,
+    pay,
+    refund_no,
+    refunded_at_channel,
+    settled,
+    terminal_refund,
+)
+from tests.support.live import LiveGateway
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+async def test_partial_then_full_refund_moves_the_order_and_the_money(live: LiveGateway, channel: str) -> None:
+    order_id = await pay(live, channel, 1000)
+    first = await merchant_refund(live, order_id, 300, reason="one item returned")
+    assert first.status_code in (200, 202), first.text
+    assert first.json()["status"] == ("SUCCEEDED" if first.status_code == 200 else "PROCESSING")
+    assert first.json()["refund_id"].startswith("rfd_") and first.json()["reason"] == "one item returned"
+    await settled(live, order_id)
+    after_first = await order_refunds(live, order_id)
+    assert (after_first["status"], after_first["refunded_fen"], after_first["refundable_fen"]) == (
+        "PARTIALLY_REFUNDED",
+        300,
+        700,
+    )
+    second = await terminal_refund(live, order_id, 700)
+    assert second.status_code in (200, 202), second.text
+    found = await settled(live, order_id)
+    assert [item["status"] for item in found["items"]] == ["SUCCEEDED", "SUCCEEDED"]
+    if channel != "alipay":  # Alipay gives a refund no number of its own
+        assert all(item["channel_refund_no"] for item in found["items"])
+    assert (found["status"], found["refunded_fen"], found["refundable_fen"]) == ("REFUNDED", 1000, 0)
+    assert sorted(await refunded_at_channel(live, channel, order_id)) == [300, 700]
+
+    # the order's history went through the order machine, and both refunds were told to the terminal
+    detail = (await live.http.get(f"{live.url}/v1/orders/{order_id}", headers=merchant_headers(live))).json()
+    assert [t["to_status"] for t in detail["transitions"]][-2:] == ["PARTIALLY_REFUNDED", "REFUNDED"]
+    events = (await live.terminal.poll_events(live.credentials["terminal_id"], 0)).json()["items"]
+    told = [e for e in events if e["event"] == "refund.succeeded" and e["order_id"] == order_id]
+    assert sorted(e["data"]["amount_fen"] for e in told) == [300, 700]
+    assert told[-1]["data"]["order"]["status"] == "REFUNDED"
+    assert any(e["event"] == "order.refunded" and e["order_id"] == order_id for e in events)
+
+
+async def test_lookups_by_terminal_and_merchant(live: LiveGateway) -> None:
+    await live.terminal.sign_in("001", "cashier-001")
+    order_id = await pay(live, "alipay", 500)
+    number = refund_no()
+    created = await terminal_refund(live, order_id, 200, number)
+    assert created.status_code == 200, created.text
+    refund = created.json()
+    assert (refund["out_refund_no"], refund["status"], refund["kind"]) == (number, "SUCCEEDED", "requested")
+    assert refund["terminal_id"] == live.credentials["terminal_id"]
+    assert refund["operator_id"] is not None and refund["finished_at"] is not None
+
+    by_terminal = await live.terminal.request("GET", f"/v1/refunds/{refund['refund_id']}")
+    by_merchant = await live.http.get(f"{live.url}/v1/refunds/{refund['refund_id']}", headers=merchant_headers(live))
+    assert by_terminal.status_code == by_merchant.status_code == 200
+    assert by_terminal.json() == by_merchant.json() == refund
+    missing = await live.http.get(f"{live.url}/v1/refunds/rfd_nothing", headers=merchant_headers(live))
+    assert (missing.status_code, missing.json()["code"]) == (404, "refund_not_found")
+    unsigned = await live.http.get(f"{live.url}/v1/refunds/{refund['refund_id']}")
+    assert (unsigned.status_code, unsigned.json()["code"]) == (401, "missing_api_key")
