@@ -126,7 +126,21 @@ def _add_create_merchant(merchants: Any) -> None:
     create = merchants.add_parser("create", help="create a merchant and print its API key once")
     create.add_argument("--name", required=True)
     create.add_argument("--require-operator", action="store_true", help="payments need a signed-in operator")
+    create.add_argument(
+        "--refund-requires-supervisor",
+        action="store_true",
+        help="terminal refunds need a supervisor's number and password",
+    )
     create.set_defaults(run=_create_merchant)
+    change = merchants.add_parser("set", help="change a merchant's rules")
+    change.add_argument("merchant_id", metavar="MERCHANT_ID")
+    change.add_argument(
+        "--refund-requires-supervisor",
+        required=True,
+        choices=("true", "false"),
+        help="whether terminal refunds need a supervisor's number and password",
+    )
+    change.set_defaults(run=_set_merchant)
 
 
 def _add_create_terminal(terminals: Any) -> None:
@@ -413,8 +427,19 @@ def _revoke_key(args: argparse.Namespace) -> None:
 def _create_merchant(args: argparse.Namespace) -> None:
     async def run(runtime: Runtime) -> None:
         merchant = await runtime.merchants.create_merchant(args.name, args.require_operator)
+        if args.refund_requires_supervisor:
+            await runtime.refunds.set_requires_supervisor(merchant.merchant_id, True)
         _print_json({"merchant_id": merchant.merchant_id, "name": merchant.name, "api_key": merchant.api_key})
         print("The API key is shown only now; store it safely.", file=sys.stderr)
+
+    _with_runtime(run)
+
+
+def _set_merchant(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        required = args.refund_requires_supervisor == "true"
+        await runtime.refunds.set_requires_supervisor(args.merchant_id, required)
+        _print_json({"merchant_id": args.merchant_id, "refund_requires_supervisor": required})
 
     _with_runtime(run)
 

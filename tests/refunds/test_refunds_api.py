@@ -71,3 +71,36 @@ async def test_lookups_by_terminal_and_merchant(live: LiveGateway) -> None:
     assert (missing.status_code, missing.json()["code"]) == (404, "refund_not_found")
     unsigned = await live.http.get(f"{live.url}/v1/refunds/{refund['refund_id']}")
     assert (unsigned.status_code, unsigned.json()["code"]) == (401, "missing_api_key")
+
+
+async def test_the_merchants_refund_list_filters_and_pages(live: LiveGateway) -> None:
+    made: list[dict[str, object]] = []
+    for channel, amount in (("wechat", 300), ("alipay", 200), ("alipay", 121), ("unionpay", 400)):  # 121: refused
+        order_id = await pay(live, channel, 1000)
+        made.append((await merchant_refund(live, order_id, amount)).json())
+        await settled(live, order_id)
+    url, headers = f"{live.url}/v1/refunds", merchant_headers(live)
+
+    async def listed(**params: object) -> list[str]:
+        response = await live.http.get(url, params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [item["refund_id"] for item in response.json()["items"]]
+
+    ids = [str(refund["refund_id"]) for refund in made]
+    assert await listed() == ids[::-1]  # newest first
+    assert await listed(channel="alipay") == [ids[2], ids[1]]
+    assert await listed(status="FAILED") == [ids[2]]
+    assert await listed(status="SUCCEEDED", channel="alipay") == [ids[1]]
+    assert await listed(status="PROCESSING") == []
+    assert await listed(created_from=str(made[1]["created_at"]), created_to=str(made[3]["created_at"])) == [
+        ids[2], ids[1]
+    ]  # fmt: skip
+    first = (await live.http.get(url, params={"limit": 3}, headers=headers)).json()
+    rest = (await live.http.get(url, params={"limit": 3, "cursor": first["next_cursor"]}, headers=headers)).json()
+    assert [item["refund_id"] for item in first["items"] + rest["items"]] == ids[::-1]
+    assert rest["next_cursor"] is None
+    for params, code in (({"sort": "amount"}, "unknown_parameter"), ({"cursor": "nope"}, "invalid_cursor")):
+        refused = await live.http.get(url, params=params, headers=headers)
+        assert (refused.status_code, refused.json()["code"]) == (422, code)
+    other = await live.http.get(url, headers={"X-API-Key": "mk_wrong_key"})
+    assert (other.status_code, other.json()["code"]) == (401, "invalid_api_key")
