@@ -3,8 +3,11 @@ the channel's books, the events and the lookups."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.realtime.test_webhooks import Receiver, serve_receiver
 from tests.refunds.conftest import (
     CHANNELS,
     merchant_headers,
@@ -17,6 +20,7 @@ from tests.refunds.conftest import (
     terminal_refund,
 )
 from tests.support.live import LiveGateway
+from tests.support.simcontrol import eventually
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -104,3 +108,23 @@ async def test_the_merchants_refund_list_filters_and_pages(live: LiveGateway) ->
         assert (refused.status_code, refused.json()["code"]) == (422, code)
     other = await live.http.get(url, headers={"X-API-Key": "mk_wrong_key"})
     assert (other.status_code, other.json()["code"]) == (401, "invalid_api_key")
+
+
+async def test_refund_ends_reach_the_merchants_webhook(live: LiveGateway) -> None:
+    receiver = Receiver([200])
+    async with await serve_receiver(receiver) as url:
+        put = await live.http.put(
+            f"{live.url}/v1/webhook", json={"url": f"{url}/notify"}, headers=merchant_headers(live)
+        )
+        assert put.status_code == 200, put.text
+        order_id = await pay(live, "wechat", 1000)
+        succeeded = (await merchant_refund(live, order_id, 400)).json()
+        failed = (await merchant_refund(live, order_id, 121)).json()  # 21: the channel refuses it
+        await settled(live, order_id)
+
+        def told() -> dict[str, str]:
+            bodies = [json.loads(body) for _, body in receiver.received]
+            return {body["data"]["refund_id"]: body["type"] for body in bodies if body["type"].startswith("refund.")}
+
+        await eventually(lambda: len(told()) == 2)
+        assert told() == {succeeded["refund_id"]: "refund.succeeded", failed["refund_id"]: "refund.failed"}
