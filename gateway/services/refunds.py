@@ -216,10 +216,10 @@ class RefundService:
         now = datetime.now(UTC)
 
         def create(tx: Tx) -> Requested:
+            order = self._order_of(tx, who, ask.order_id)  # a terminal is told only of its own payments' refunds
             existing = repo.by_merchant_number(tx, who.merchant_id, ask.out_refund_no)
             if existing is not None:
                 return Requested(_same_request(existing, ask), replayed=True)
-            order = self._order_of(tx, who, ask.order_id)
             if who.terminal is not None and supervisor_id is None and repo.requires_supervisor(tx, who.merchant_id):
                 raise Forbidden(
                     "this merchant's terminal refunds need a supervisor's number and password",
