@@ -72,6 +72,7 @@ _LIST_PARAMS = ("status", "channel", "created_from", "created_to", "limit", "cur
 def _refund_responses(*problems: str, created: bool = False) -> dict[int | str, dict[str, Any]]:
     still = "accepted, still PROCESSING at the channel" if created else "still PROCESSING at the channel"
     return {
+        200: {"description": "The refund is final: SUCCEEDED, or FAILED with a `failure_code`"},
         PROCESSING: {
             "model": RefundOut,
             "description": f"The refund was {still}: the result follows as a `refund.succeeded` or `refund.failed` "
@@ -233,18 +234,21 @@ async def create_refund(body: RefundIn, refunds: RefundsDep, terminal: TerminalD
 @router.post(
     REFUND_NOTIFY_PATH,
     operation_id="channelRefundNotification",
-    summary="A channel's refund notification (called by WeChat Pay)",
+    summary="A channel's refund notification (called by WeChat Pay and UnionPay)",
     tags=["Channel callbacks"],
     response_class=Response,
     responses=_notify_responses(),
 )
 async def channel_refund_notification(
-    channel: Annotated[str, PathParam(description="The channel calling.", json_schema_extra={"enum": ["wechat"]})],
+    channel: Annotated[
+        str, PathParam(description="The channel calling.", json_schema_extra={"enum": ["wechat", "unionpay"]})
+    ],
     request: Request,
     refunds: RefundsDep,
 ) -> Response:
-    """The channel tells the gateway how a refund it accepted ended: WeChat Pay's XML with `req_info` encrypted
-    (AES-256-ECB, keyed by the MD5 of the API key). A notification that decrypts and matches its refund (amount
+    """The channel tells the gateway how a refund it accepted ended, at the notify URL the refund was sent with:
+    WeChat Pay's XML with `req_info` encrypted (AES-256-ECB, keyed by the MD5 of the API key), UnionPay's signed
+    JSON. (Alipay answers refunds at once and sends none.) A notification that verifies and matches its refund (amount
     included) is applied once and answered with the channel's "taken" acknowledgement; anything else changes
     nothing and gets its "refused" answer, and the gateway's refund queries decide. Not for terminals or merchants.
     """
