@@ -16,7 +16,20 @@ from gateway.services.orders import OrderFilter
 
 router = APIRouter(prefix="/v1/orders", tags=["Orders"])
 
-_LIST_PARAMS = ("status", "channel", "terminal_id", "created_from", "created_to", "out_trade_no", "limit", "cursor")
+_LIST_PARAMS = (
+    "status",
+    "channel",
+    "terminal_id",
+    "created_from",
+    "created_to",
+    "out_trade_no",
+    "reference_no",
+    "voucher_no",
+    "batch_no",
+    "limit",
+    "cursor",
+)
+_SIX_DIGITS = "^[0-9]{6}$"
 
 
 @router.get(
@@ -36,6 +49,11 @@ async def list_orders(
     created_from: Annotated[AwareDatetime | None, Query(description="Inclusive, with a timezone.")] = None,
     created_to: Annotated[AwareDatetime | None, Query(description="Exclusive, with a timezone.")] = None,
     out_trade_no: Annotated[str | None, Query(max_length=32, pattern="^[A-Za-z0-9]+$")] = None,
+    reference_no: Annotated[str | None, Query(pattern="^[0-9]{12}$", description="参考号, 12 digits.")] = None,
+    voucher_no: Annotated[
+        str | None, Query(pattern=_SIX_DIGITS, description="凭证号; with `terminal_id` and `batch_no` for one order.")
+    ] = None,
+    batch_no: Annotated[str | None, Query(pattern=_SIX_DIGITS, description="批次号, 6 digits.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page, as given (opaque).")
@@ -46,7 +64,9 @@ async def list_orders(
     Every filter narrows the list; an unknown query parameter is refused rather than ignored. Failed orders say
     why in `failure_code` and `failure_detail`.
     """
-    filters = OrderFilter(status, channel, terminal_id, created_from, created_to, out_trade_no)
+    filters = OrderFilter(
+        status, channel, terminal_id, created_from, created_to, out_trade_no, reference_no, voucher_no, batch_no
+    )
     page = await orders.list_orders(merchant.id, filters, limit, cursor)
     return OrderPageOut(items=[OrderOut.model_validate(o) for o in page.items], next_cursor=page.next_cursor)
 

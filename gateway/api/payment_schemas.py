@@ -15,6 +15,10 @@ from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN, require_fen
 from gateway.domain.orders import OrderStatus
 
 OutTradeNo = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,32}$")]
+#: Null only on transactions from before numbering.
+BATCH_NO_DESCRIPTION = "批次号: the terminal's batch the transaction belongs to, 6 digits."
+VOUCHER_NO_DESCRIPTION = "凭证号: +1 per transaction of the terminal, 6 digits (000001 after 999999)."
+REFERENCE_NO_DESCRIPTION = "参考号: 12 digits, unique per merchant."
 
 
 def _fen(value: object) -> int:
@@ -64,6 +68,9 @@ _PAYMENT_EXAMPLE: dict[str, Any] = {
     "failure_detail": None,
     "paid_at": "2026-11-21T06:30:02.120000Z",
     "created_at": "2026-11-21T06:30:01.004000Z",
+    "batch_no": "000001",
+    "voucher_no": "000123",
+    "reference_no": "000000000123",
 }
 
 #: A micropay answered 202: the customer is still entering a password in the wallet.
@@ -112,6 +119,9 @@ class PaymentOut(BaseModel):
     failure_detail: str | None
     paid_at: datetime | None
     created_at: datetime
+    batch_no: str | None = Field(description=BATCH_NO_DESCRIPTION)
+    voucher_no: str | None = Field(description=VOUCHER_NO_DESCRIPTION)
+    reference_no: str | None = Field(description=REFERENCE_NO_DESCRIPTION)
 
 
 class OperatorSignInIn(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from gateway.api.payment_schemas import BATCH_NO_DESCRIPTION, REFERENCE_NO_DESCRIPTION, VOUCHER_NO_DESCRIPTION
 from gateway.domain.channels import Channel
 from gateway.domain.orders import OrderKind, OrderStatus
 
@@ -30,6 +31,9 @@ _ORDER_EXAMPLE: dict[str, Any] = {
     "code_url": None,
     "expires_at": None,
     "paid_at": "2026-11-21T06:30:02.120000Z",
+    "batch_no": "000001",
+    "voucher_no": "000123",
+    "reference_no": "000000000123",
     "created_at": "2026-11-21T06:30:01.004000Z",
     "updated_at": "2026-11-21T06:30:02.125000Z",
 }
@@ -68,6 +72,9 @@ class OrderOut(BaseModel):
     code_url: str | None
     expires_at: datetime | None
     paid_at: datetime | None
+    batch_no: str | None = Field(description=BATCH_NO_DESCRIPTION)
+    voucher_no: str | None = Field(description=VOUCHER_NO_DESCRIPTION)
+    reference_no: str | None = Field(description=REFERENCE_NO_DESCRIPTION)
     created_at: datetime
     updated_at: datetime
 

@@ -32,6 +32,9 @@ class OrderFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     out_trade_no: str | None = None
+    reference_no: str | None = None
+    voucher_no: str | None = None
+    batch_no: str | None = None
 
 
 def merchant_orders(
@@ -75,4 +78,7 @@ def _filtered(query: Select[Any], filters: OrderFilter) -> Select[Any]:
         query = query.where(_orders.c.created_at < filters.created_to)
     if filters.out_trade_no is not None:
         query = query.where(_orders.c.out_trade_no == filters.out_trade_no)
+    for name in ("reference_no", "voucher_no", "batch_no"):
+        if (number := getattr(filters, name)) is not None:
+            query = query.where(_orders.c[name] == number)
     return query

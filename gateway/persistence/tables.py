@@ -99,6 +99,7 @@ class Merchant(Base):
     require_operator: Mapped[bool] = mapped_column(Boolean, default=False)
     # Terminal refunds carry a supervisor's number and password.
     refund_requires_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
+    reference_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the last reference number given
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -145,6 +146,8 @@ class Terminal(Base):
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)  # the last sequence number given to an event
     operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)  # signed in now
     operator_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    batch_no: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the open batch; None before the first
+    voucher_seq: Mapped[int] = mapped_column(Integer, default=0)  # the last voucher number given
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
@@ -174,7 +177,9 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("merchant_id", "out_trade_no"),
+        Index("uq_orders_reference_no", "merchant_id", "reference_no", unique=True),
         Index("ix_orders_merchant_created", "merchant_id", "created_at", "id"),
+        Index("ix_orders_terminal_voucher", "terminal_id", "batch_no", "voucher_no"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -201,6 +206,10 @@ class Order(Base):
     failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The terminal's 6-digit batch and voucher numbers and the merchant's 12-digit reference number (None: older).
+    batch_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    voucher_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    reference_no: Mapped[str | None] = mapped_column(String(12), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -432,6 +441,7 @@ class Refund(Base):
     __tablename__ = "refunds"
     __table_args__ = (
         UniqueConstraint("merchant_id", "merchant_refund_no"),
+        Index("uq_refunds_reference_no", "merchant_id", "reference_no", unique=True),
         Index("ix_refunds_merchant_created", "merchant_id", "created_at", "id"),
     )
 
@@ -454,6 +464,10 @@ class Refund(Base):
     channel_refund_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # The terminal's batch and voucher numbers, the merchant's reference number (None: older, or not a terminal's).
+    batch_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    voucher_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    reference_no: Mapped[str | None] = mapped_column(String(12), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

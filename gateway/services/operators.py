@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from gateway.domain.errors import Forbidden, InvalidInput, NotFound
+from gateway.persistence import batches
 from gateway.persistence import operators as repo
 from gateway.persistence import terminals as terminal_rows
 from gateway.persistence.database import Database, Tx
@@ -90,6 +91,7 @@ class OperatorService:
 
         def sign_in(tx: Tx, operator: Operator, now: datetime) -> None:
             terminal_rows.set_operator(tx, terminal.terminal_id, operator.id, now)
+            batches.open_first_batch(tx, terminal.terminal_id)
 
         return await self._check(terminal.merchant_id, number, password, sign_in)
 

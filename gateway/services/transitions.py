@@ -13,6 +13,7 @@ from gateway.domain.events import TerminalEvent
 from gateway.domain.ids import new_id
 from gateway.domain.orders import ORDER_MACHINE, OrderKind, OrderStatus
 from gateway.persistence import orders as repo
+from gateway.persistence.batches import number_transaction
 from gateway.persistence.database import Tx
 from gateway.persistence.outbox import append_event
 from gateway.persistence.tables import Order
@@ -65,7 +66,11 @@ def new_order(
 
 
 def insert_order(tx: Tx, order: Order, steps: list[Step]) -> None:
-    """Write a new order with one audit row per step; the path from nothing is checked against the order machine."""
+    """Write a new order with one audit row per step; the path from nothing is checked against the order machine.
+
+    The order takes its terminal's next voucher number and its merchant's next reference number here, in the
+    transaction that writes it (set on `order`): a rollback gives them back, concurrent orders never share one.
+    """
     path = ORDER_MACHINE.creation_path(*(step.status for step in steps))
     if path[-1][1] is not order.status:
         raise ValueError(f"the creation path ends at {path[-1][1]}, the order says {order.status}")
@@ -80,6 +85,7 @@ def insert_order(tx: Tx, order: Order, steps: list[Step]) -> None:
         }
         for (source, target), step in zip(path, steps, strict=True)
     ]
+    number_transaction(tx, order)
     repo.insert_order(tx, order, audit)
 
 
@@ -97,6 +103,9 @@ def order_event_payload(order: Order) -> dict[str, Any]:
         "auth_code_masked": order.auth_code_masked,
         "failure_code": order.failure_code,
         "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "batch_no": order.batch_no,
+        "voucher_no": order.voucher_no,
+        "reference_no": order.reference_no,
         "updated_at": order.updated_at.isoformat(),
     }
 

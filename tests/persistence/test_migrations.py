@@ -202,3 +202,57 @@ async def test_operator_columns_upgrade_and_downgrade_keeping_every_row(database
         assert await db.transaction(columns) == after
     finally:
         await db.dispose()
+
+
+#: What 0009 (batches, voucher and reference numbers) adds, by table.
+BATCH_COLUMNS = {
+    "merchants": {"reference_seq"},
+    "terminals": {"batch_no", "voucher_seq"},
+    "orders": {"batch_no", "voucher_no", "reference_no"},
+    "refunds": {"batch_no", "voucher_no", "reference_no"},
+}
+
+
+async def test_batch_columns_upgrade_and_downgrade_keeping_every_row(database_url: str) -> None:
+    db = Database(database_url)
+    columns, counts = _columns_of(BATCH_COLUMNS), _counts_of(BATCH_COLUMNS)
+    try:
+        await upgrade(db, "0008")
+        await _insert_rows(
+            db,
+            {
+                "merchants": _MERCHANT,
+                "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
+                "terminals": {
+                    "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
+                    "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
+                },
+                "orders": {
+                    "id": "ord_o", "merchant_id": "mch_m", "store_id": "sto_s", "terminal_id": "trm_t",
+                    "out_trade_no": "o1", "kind": "micropay", "amount_fen": 100, "refunded_fen": 0,
+                    "status": "PAID", "description": "", "created_at": _NOW, "updated_at": _NOW,
+                },
+            },
+        )  # fmt: skip
+        before = await db.transaction(columns)
+        assert all(not (before[name] & added) for name, added in BATCH_COLUMNS.items())
+        kept = {"merchants": 1, "terminals": 1, "orders": 1, "refunds": 0}
+
+        await upgrade(db, "0009")
+        after = await db.transaction(columns)
+        assert after == {name: before[name] | added for name, added in BATCH_COLUMNS.items()}
+        assert await db.transaction(counts) == kept
+        counters = select(column("batch_no"), column("voucher_seq")).select_from(table("terminals"))
+        # a terminal from before has no batch yet and has given no voucher number
+        assert await db.transaction(lambda tx: tuple(tx.connection.execute(counters).one())) == (None, 0)
+        numbers = select(column("batch_no"), column("voucher_no"), column("reference_no")).select_from(table("orders"))
+        assert await db.transaction(lambda tx: tuple(tx.connection.execute(numbers).one())) == (None, None, None)
+
+        await db.transaction(_downgrade, "0008")
+        assert await db.transaction(columns) == before
+        assert await db.transaction(counts) == kept
+
+        await upgrade(db, "0009")
+        assert await db.transaction(columns) == after
+    finally:
+        await db.dispose()
