@@ -42,6 +42,7 @@ from gateway.domain.refunds import (
 )
 from gateway.persistence import jobs
 from gateway.persistence import refunds as repo
+from gateway.persistence.batches import number_transaction
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.orders import load_order
@@ -245,6 +246,7 @@ class RefundService:
             if who.terminal is not None:
                 refund.terminal_id = who.terminal.terminal_id
                 refund.operator_id = who.terminal.operator_id
+                number_transaction(tx, refund)  # a terminal's refund is one of its transactions
             refund.supervisor_id = supervisor_id
             repo.add_refund(tx, refund)
             # Written with the refund: if we die during the channel call, the worker sends it again from here.

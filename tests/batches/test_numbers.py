@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from gateway.config import Settings
 from gateway.persistence import batches
 from gateway.persistence.database import Tx
-from gateway.persistence.tables import Terminal
+from gateway.persistence.tables import Refund, Terminal
 from tests.support.live import LiveGateway, live_gateway
 
 
@@ -116,3 +116,27 @@ async def test_numbers_reach_events_and_the_merchant_api_and_find_orders(live: L
     paid_events = {e["order_id"]: e["data"] for e in events.json()["items"] if e["event"] == "order.paid"}
     assert paid_events[first["order_id"]]["voucher_no"] == "000001"
     assert paid_events[second["order_id"]]["reference_no"] == second["reference_no"]
+
+
+async def test_a_terminal_refund_takes_the_next_numbers_a_merchant_refund_none(live: LiveGateway) -> None:
+    paid = await _pay(live, 500)
+    body = {"order_id": paid["order_id"], "amount_fen": 100, "out_refund_no": "R" + secrets.token_hex(6)}
+    by_terminal = await live.terminal.request("POST", "/v1/refunds", body)
+    assert by_terminal.status_code in (200, 202), by_terminal.text
+    by_merchant = await live.http.post(
+        f"{live.url}/v1/orders/{paid['order_id']}/refunds",
+        json={"amount_fen": 100, "out_refund_no": "M" + secrets.token_hex(6)},
+        headers={"X-API-Key": live.credentials["api_key"]},
+    )
+    assert by_merchant.status_code in (200, 202), by_merchant.text
+    after = await _pay(live, 501)
+
+    def numbers(tx: Tx) -> dict[str, tuple[str | None, str | None, str | None]]:
+        query = select(Refund.id, Refund.batch_no, Refund.voucher_no, Refund.reference_no)
+        return {row.id: (row.batch_no, row.voucher_no, row.reference_no) for row in tx.connection.execute(query)}
+
+    found = await live.runtime.db.transaction(numbers)
+    reference = int(paid["reference_no"])
+    assert found[by_terminal.json()["refund_id"]] == ("000001", "000002", f"{reference + 1:012d}")
+    assert found[by_merchant.json()["refund_id"]] == (None, None, None)
+    assert (after["voucher_no"], after["reference_no"]) == ("000003", f"{reference + 2:012d}")
