@@ -33,6 +33,7 @@ from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentS
 from gateway.services.refunds import REFUND_JOB, RefundService
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import TerminalService
+from gateway.services.transactions import TerminalTransactions
 from gateway.services.transitions import OrderWatch
 from gateway.services.webhooks import WEBHOOK_JOB, WebhookService
 
@@ -60,6 +61,7 @@ class Runtime:
     idempotency: IdempotencyStore
     payments: PaymentService
     qr_payments: QrPaymentService
+    transactions: TerminalTransactions
     refunds: RefundService
     qr_images: QrImageCache
     cameras: CameraService
@@ -126,6 +128,7 @@ class Runtime:
             idempotency=IdempotencyStore(db),
             payments=payments,
             qr_payments=qr_payments,
+            transactions=TerminalTransactions(db, payments, qr_payments),
             refunds=refunds,
             qr_images=QrImageCache(),
             cameras=CameraService(db, payments, settings),

@@ -21,6 +21,7 @@ from gateway.services.qr_payments import QrPaymentService
 from gateway.services.records import Merchant
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import SignedRequest, TerminalContext, TerminalService
+from gateway.services.transactions import TerminalTransactions
 from gateway.services.webhooks import WebhookService
 
 api_key_header = APIKeyHeader(
@@ -51,6 +52,7 @@ OperatorsDep = Annotated[OperatorService, _runtime_part("operators")]
 AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 PaymentsDep = Annotated[PaymentService, _runtime_part("payments")]
 QrPaymentsDep = Annotated[QrPaymentService, _runtime_part("qr_payments")]
+TransactionsDep = Annotated[TerminalTransactions, _runtime_part("transactions")]
 QrImagesDep = Annotated[QrImageCache, _runtime_part("qr_images")]
 CamerasDep = Annotated[CameraService, _runtime_part("cameras")]
 # Looking things up and hearing of them.

@@ -141,6 +141,7 @@ PROBLEMS: dict[str, Documented] = {
     "order_not_found": _raised(NotFound, f"no order {_ORDER}"),
     "payment_not_found": _raised(NotFound, f"no payment {_ORDER} on this terminal"),
     "scan_session_not_found": _raised(NotFound, f"no scan session {_SESSION} on this terminal"),
+    "transaction_not_found": _raised(NotFound, "no transaction with voucher number 000123 in the open batch"),
     "webhook_not_set": _raised(NotFound, "no notify URL is set"),
     "channel_not_found": _raised(NotFound, "no channel paypal on this gateway"),
     "refund_not_found": _raised(NotFound, f"no refund {_REFUND}"),

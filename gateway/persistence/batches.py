@@ -8,13 +8,17 @@ merchant row, in every transaction, so two never wait on each other crosswise.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, case, func, update
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, select, update
 
 from gateway.persistence.database import Tx
+from gateway.persistence.orders import order_from_row
 from gateway.persistence.prebuilt import Prebuilt
 from gateway.persistence.tables import Merchant, Order, Refund, Terminal, table_of
 
 _terminals = table_of(Terminal)
+_orders = table_of(Order)
 _merchants = table_of(Merchant)
 #: Voucher and batch numbers have six digits: after 999999 comes 000001 again.
 LAST_NUMBER = 999_999
@@ -35,6 +39,13 @@ _NEXT_REFERENCE = Prebuilt(
     .where(_merchants.c.id == bindparam("merchant_id"))
     .values(reference_seq=_merchants.c.reference_seq + 1)
     .returning(_merchants.c.reference_seq)
+)
+#: A terminal's numbered orders, newest (highest reference number: they are taken in order) first.
+_NUMBERED_ORDERS = (
+    select(_orders)
+    .where(_orders.c.terminal_id == bindparam("terminal_id"), _orders.c.reference_no.is_not(None))
+    .order_by(_orders.c.reference_no.desc())
+    .limit(1)
 )
 _OPEN_FIRST = update(_terminals).where(_terminals.c.id == bindparam("terminal_id"), _terminals.c.batch_no.is_(None))
 
@@ -77,3 +88,25 @@ def close_batch(tx: Tx, terminal_id: str) -> str:
         .returning(batch_no)
     ).scalar_one()
     return six_digits(batch)
+
+
+def last_order(tx: Tx, terminal_id: str) -> Order | None:
+    """The terminal's most recent numbered payment."""
+    return _first_order(tx, _NUMBERED_ORDERS, terminal_id)
+
+
+def order_by_voucher(tx: Tx, terminal_id: str, voucher_no: str) -> Order | None:
+    """The terminal's payment with this voucher number in its open batch (the latest, should the numbers wrap)."""
+    batch_no = open_batch_no(tx, terminal_id)
+    query = _NUMBERED_ORDERS.where(_orders.c.batch_no == batch_no, _orders.c.voucher_no == voucher_no)
+    return None if batch_no is None else _first_order(tx, query, terminal_id)
+
+
+def order_by_reference(tx: Tx, terminal_id: str, reference_no: str) -> Order | None:
+    """The terminal's payment with this reference number (another terminal's is None)."""
+    return _first_order(tx, _NUMBERED_ORDERS.where(_orders.c.reference_no == reference_no), terminal_id)
+
+
+def _first_order(tx: Tx, query: Any, terminal_id: str) -> Order | None:
+    row = tx.connection.execute(query, {"terminal_id": terminal_id}).first()
+    return None if row is None else order_from_row(row)

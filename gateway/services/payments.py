@@ -283,6 +283,21 @@ class PaymentService:
             return
         await self._apply_result(order.id, result, job.attempts + 1, actor=f"channel:{order.channel}")
 
+    async def query_now(self, order: Order) -> Order:
+        """A PAYING order as the channel sees it now (a terminal asks): a final answer is applied as the follow-up
+        job applies it (the job then ends); a pending answer or none leaves the order and its job as they are.
+        """
+        if order.status is not OrderStatus.PAYING or order.channel is None:
+            return order
+        try:
+            result = await self._adapters[order.channel].query(channel_order_no(order.id))
+        except ChannelError as error:
+            log.info("query of %s on request failed: %s", order.id, error.code)
+            return order
+        if not result.status.is_pending:
+            await self._apply_result(order.id, result, 0, actor=f"gateway:query:{order.channel}")
+        return await self._load(order.id)
+
     async def run_reverse(self, job: ClaimedJob) -> None:
         """Call reverse again: the channel asked for it, or the last call got no answer."""
         order = await self._load(job.order_id)

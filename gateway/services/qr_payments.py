@@ -474,6 +474,17 @@ class QrPaymentService:
         await self._db.transaction(next_round)
         self._wake_worker()
 
+    async def query_now(self, order_id: str) -> Order:
+        """An order awaiting payment as its channels see it now (a terminal asks): each open attempt queried and
+        settled as the sweep settles it; the sweep goes on as scheduled.
+        """
+        order, open_attempts = await self._db.transaction(_with_open_attempts, order_id)
+        if order.status is OrderStatus.AWAITING_PAYMENT:
+            for attempt in open_attempts:
+                result = await self._query(attempt)
+                await self._settle_attempt(order, attempt, result, f"gateway:query:{attempt.channel}")
+        return await self.get(order_id)
+
     def _continue_sweep(self, tx: Tx, order_id: str, attempt: int) -> None:
         """Schedule the next sweep while an attempt is open, else end it."""
         if qr_attempts.count_in_status(tx, order_id, A.OPEN):
