@@ -20,6 +20,16 @@ _INSERT = Prebuilt(insert(_merchants))
 _BY_ID = Prebuilt(select(_merchants).where(_merchants.c.id == bindparam("merchant_id")))
 
 
+def merchant_row(**fields: object) -> dict[str, object]:
+    """A merchants row: `fields` over every column's scalar default (prebuilt inserts take no Python defaults)."""
+    defaults = {
+        column.name: column.default.arg
+        for column in _merchants.columns
+        if column.default is not None and not callable(column.default.arg)
+    }
+    return {**defaults, **fields}
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     database = Database(database_url)
@@ -30,12 +40,9 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 async def test_values_come_back_as_the_full_path_gives_them(db: Database) -> None:
     beijing = timezone(timedelta(hours=8))
-    row = {
-        "id": "mch_p",
-        "name": "商户",
-        "require_operator": True,
-        "created_at": datetime(2026, 12, 2, 9, tzinfo=beijing),
-    }
+    row = merchant_row(
+        id="mch_p", name="商户", require_operator=True, created_at=datetime(2026, 12, 2, 9, tzinfo=beijing)
+    )
     await db.transaction(lambda tx: _INSERT.rowcount(tx, row))
     fast = await db.transaction(lambda tx: _BY_ID.one(tx, {"merchant_id": "mch_p"})._asdict())
     full = await db.transaction(
@@ -47,7 +54,7 @@ async def test_values_come_back_as_the_full_path_gives_them(db: Database) -> Non
 
 
 async def test_a_broken_constraint_is_sqlalchemys_integrity_error(db: Database) -> None:
-    row = {"id": "mch_d", "name": "d", "require_operator": False, "created_at": datetime.now(UTC)}
+    row = merchant_row(id="mch_d", name="d", require_operator=False, created_at=datetime.now(UTC))
     await db.transaction(lambda tx: _INSERT.rowcount(tx, row))
     with pytest.raises(IntegrityError):
         await db.transaction(lambda tx: _INSERT.rowcount(tx, row))
