@@ -18,7 +18,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No .env, no database URL from outside; whatever serve sets for its workers is undone after the test."""
     monkeypatch.chdir(tmp_path)
     for name in ("GATEWAY_DATABASE_URL", "GATEWAY_DEV_MODE", "GATEWAY_HOST", "GATEWAY_PORT"):
-        monkeypatch.delenv(name, raising=False)
+        # delenv of a variable that is not set records nothing to undo: set it first, so that what serve writes
+        # into os.environ for its workers is taken out again (a later test must not start in dev mode)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("GATEWAY_VAR_DIR", str(tmp_path / "var"))
 
 
