@@ -10,7 +10,19 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import cameras, events, operators, ops, orders, payments, qr, refunds, transactions, webhooks
+from gateway.api import (
+    cameras,
+    events,
+    operators,
+    ops,
+    orders,
+    payments,
+    qr,
+    receipts,
+    refunds,
+    transactions,
+    webhooks,
+)
 from gateway.api.docs import install_docs
 from gateway.api.middleware import RequestContextMiddleware
 from gateway.api.payment_schemas import document_amount_limit
@@ -115,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     _finish_openapi(app, settings)
     # The spec lists them in this order; refunds after the merchant's own (its terminal POST shares /v1/refunds).
-    for api in (orders, webhooks, operators, refunds, payments, transactions, qr, events, cameras, ops):
+    for api in (orders, webhooks, operators, refunds, payments, transactions, receipts, qr, events, cameras, ops):
         app.include_router(api.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app

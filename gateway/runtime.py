@@ -30,6 +30,7 @@ from gateway.services.orders import OrderQueries
 from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
 from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
+from gateway.services.receipts import ReceiptService
 from gateway.services.refunds import REFUND_JOB, RefundService
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import TerminalService
@@ -63,6 +64,7 @@ class Runtime:
     qr_payments: QrPaymentService
     transactions: TerminalTransactions
     refunds: RefundService
+    receipts: ReceiptService
     qr_images: QrImageCache
     cameras: CameraService
     worker: JobWorker
@@ -130,6 +132,7 @@ class Runtime:
             qr_payments=qr_payments,
             transactions=TerminalTransactions(db, payments, qr_payments),
             refunds=refunds,
+            receipts=ReceiptService(db),
             qr_images=QrImageCache(),
             cameras=CameraService(db, payments, settings),
             worker=worker,

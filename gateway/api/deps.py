@@ -18,6 +18,7 @@ from gateway.services.orders import OrderQueries
 from gateway.services.payments import PaymentService
 from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QrPaymentService
+from gateway.services.receipts import ReceiptService
 from gateway.services.records import Merchant
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import SignedRequest, TerminalContext, TerminalService
@@ -53,6 +54,7 @@ AdmissionDep = Annotated[Admission, _runtime_part("micropay_admission")]
 PaymentsDep = Annotated[PaymentService, _runtime_part("payments")]
 QrPaymentsDep = Annotated[QrPaymentService, _runtime_part("qr_payments")]
 TransactionsDep = Annotated[TerminalTransactions, _runtime_part("transactions")]
+ReceiptsDep = Annotated[ReceiptService, _runtime_part("receipts")]
 QrImagesDep = Annotated[QrImageCache, _runtime_part("qr_images")]
 CamerasDep = Annotated[CameraService, _runtime_part("cameras")]
 # Looking things up and hearing of them.

@@ -162,6 +162,15 @@ PROBLEMS: dict[str, Documented] = {
     "scan_session_busy": _raised(Conflict, "another code is being charged for this session"),
     "no_open_session": _raised(Conflict, "no scan session is open on this camera's terminal"),
     "order_not_refundable": _raised(Conflict, "an order that is PAYING cannot be refunded"),
+    "order_not_voidable": _raised(
+        Conflict, "an order that is PARTIALLY_REFUNDED cannot be voided (only a PAID payment with no refund)"
+    ),
+    "batch_settled": _raised(
+        Conflict,
+        f"payment {_ORDER} belongs to batch 000003, which is settled (the open batch is 000004): it can no longer "
+        "be voided; refund it with POST /v1/refunds",
+    ),
+    "receipt_not_available": _raised(Conflict, f"payment {_ORDER} is PAYING: a slip prints only once it is paid"),
     "operator_exists": _raised(Conflict, "operator number 001 is taken"),
     # 422: well-formed, but the values break a rule
     "validation_error": Documented(

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from gateway.api.payment_schemas import AmountFen
 from gateway.domain.channels import Channel
@@ -33,6 +33,10 @@ _REFUND_EXAMPLE: dict[str, Any] = {
     "terminal_id": "trm_0192f3a1b2c3a1b2c3d4e5f6",
     "operator_id": "op_0192f3a1b2c3d4e5f6a7b8c9",
     "supervisor_id": None,
+    "channel_action": "refund",
+    "batch_no": "000001",
+    "voucher_no": "000007",
+    "reference_no": "000000000031",
     "created_at": "2026-11-21T07:10:00.004000Z",
     "updated_at": "2026-11-21T07:10:09.120000Z",
     "finished_at": "2026-11-21T07:10:09.120000Z",
@@ -55,6 +59,13 @@ class RefundState(StrEnum):
     FAILED = "FAILED"
 
 
+class ChannelAction(StrEnum):
+    """How the money goes back at the channel."""
+
+    REFUND = "refund"
+    REVERSE = "reverse"
+
+
 class SupervisorIn(BaseModel):
     """The supervisor approving a terminal's refund (required when the merchant says so)."""
 
@@ -64,6 +75,19 @@ class SupervisorIn(BaseModel):
 
     number: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,16}$")]
     password: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class VoidIn(BaseModel):
+    """Void (撤销) a payment of this terminal's open batch, approved by a supervisor."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"supervisor": {"number": "900", "password": "supervisor-900"}}]},
+    )
+
+    supervisor: SupervisorIn | None = Field(
+        None, description="The approving supervisor; without it, the operator signed in must be a supervisor."
+    )
 
 
 class MerchantRefundIn(BaseModel):
@@ -102,12 +126,21 @@ class RefundIn(MerchantRefundIn):
         },
     )
 
-    order_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] = Field(
-        description="The payment to refund: one this terminal took."
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = Field(
+        None, description="The payment to refund: one this terminal took. Give this or `reference_no`."
+    )
+    reference_no: Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")] | None = Field(
+        None, description="The payment's reference number (参考号), instead of `order_id`."
     )
     supervisor: SupervisorIn | None = Field(
         None, description="Required when the merchant's terminal refunds need a supervisor (403 otherwise)."
     )
+
+    @model_validator(mode="after")
+    def _names_one_payment(self) -> RefundIn:
+        if (self.order_id is None) == (self.reference_no is None):
+            raise ValueError("give either order_id or reference_no")
+        return self
 
 
 class RefundOut(BaseModel):
@@ -119,8 +152,9 @@ class RefundOut(BaseModel):
     order_id: str
     out_refund_no: str | None = Field(description="The requester's refund number; null for automatic refunds.")
     kind: RefundReason = Field(
-        description="`requested` (a terminal or the merchant asked); `duplicate_payment` or `paid_after_close`: "
-        "the gateway gave back an extra payment of the order on its own (not counted in its `refunded_fen`)."
+        description="`requested` (a terminal or the merchant asked); `void` (a terminal voided the whole payment "
+        "in its open batch: the order ends VOIDED); `duplicate_payment` or `paid_after_close`: the gateway gave back "
+        "an extra payment of the order on its own (neither of these counts in its `refunded_fen`)."
     )
     channel: Channel
     amount_fen: int
@@ -137,6 +171,13 @@ class RefundOut(BaseModel):
     terminal_id: str | None = Field(description="The terminal that asked; null for the merchant API.")
     operator_id: str | None = Field(description="The operator signed in on that terminal.")
     supervisor_id: str | None = Field(description="The supervisor who approved it.")
+    channel_action: ChannelAction = Field(
+        description="What the channel was asked: `refund`, or `reverse` (a void of a micropay its channel still "
+        "reverses: WeChat reverse up to 7 days, Alipay cancel up to 24 hours, UnionPay cancel the same Beijing day)."
+    )
+    batch_no: str | None = Field(description="批次号 of the batch it was made in; null for the merchant API.")
+    voucher_no: str | None = Field(description="凭证号, its own voucher number on the terminal.")
+    reference_no: str | None = Field(description="参考号, unique per merchant.")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
@@ -158,6 +199,10 @@ class RefundOut(BaseModel):
             terminal_id=refund.terminal_id,
             operator_id=refund.operator_id,
             supervisor_id=refund.supervisor_id,
+            channel_action=ChannelAction.REVERSE if refund.via_reverse else ChannelAction.REFUND,
+            batch_no=refund.batch_no,
+            voucher_no=refund.voucher_no,
+            reference_no=refund.reference_no,
             created_at=refund.created_at,
             updated_at=refund.updated_at,
             finished_at=refund.finished_at,

@@ -32,6 +32,8 @@ from gateway.api.refund_schemas import (
     RefundOut,
     RefundPageOut,
     RefundState,
+    SupervisorIn,
+    VoidIn,
 )
 from gateway.domain.channels import Channel
 from gateway.domain.refunds import RefundStatus
@@ -226,9 +228,50 @@ signed in. When the merchant's terminal refunds need a supervisor, the body carr
 {_CONVENTION}""",
 )
 async def create_refund(body: RefundIn, refunds: RefundsDep, terminal: TerminalDep) -> JSONResponse:
-    supervisor = None if body.supervisor is None else Supervisor(body.supervisor.number, body.supervisor.password)
-    ask = RefundAsk(body.order_id, body.amount_fen, body.out_refund_no, body.reason)
+    supervisor = _supervisor(body.supervisor)
+    ask = RefundAsk(body.order_id, body.amount_fen, body.out_refund_no, body.reason, body.reference_no)
     return _answer(await refunds.request(Requester.of_terminal(terminal, supervisor), ask))
+
+
+def _supervisor(body: SupervisorIn | None) -> Supervisor | None:
+    return None if body is None else Supervisor(body.number, body.password)
+
+
+@router.post(
+    "/v1/payments/{order_id}/void",
+    operation_id="voidPayment",
+    summary="Void a payment of this terminal's open batch (撤销)",
+    tags=["Terminal payments"],
+    response_model=RefundOut,
+    responses=_refund_responses(
+        *TERMINAL_AUTH,
+        "operator_required",
+        *SUPERVISOR_CHECKS,
+        "payment_not_found",
+        "order_not_voidable",
+        "batch_settled",
+        "channel_not_configured",
+        created=True,
+    ),
+)
+async def void_payment(order_id: str, body: VoidIn, refunds: RefundsDep, terminal: TerminalDep) -> JSONResponse:
+    """Undo a payment of this terminal's **open batch**, always its whole amount, approved by a supervisor: their
+    `number` and `password` in the body, or a supervisor signed in on the terminal (403 `supervisor_required`
+    otherwise; a wrong password counts towards the operator lockout).
+
+    The void is a transaction of its own, shown like a refund with `kind` `void`: its own voucher and reference
+    numbers, the operator and the supervisor. A micropay is reversed at its channel while the channel still does
+    that (`channel_action` `reverse`: WeChat reverse up to 7 days, Alipay cancel up to 24 hours, UnionPay cancel on
+    the Beijing day of the payment); a dynamic-code payment, or a later micropay, is refunded in full
+    (`channel_action` `refund`). **200**: final (`SUCCEEDED`: the order is now `VOIDED`; `FAILED`: it is still
+    `PAID`). **202**: the channel finishes it later; a `void.succeeded` or `void.failed` event follows. Voiding a
+    payment being voided or voided answers that void again, marked `Idempotent-Replayed: true`.
+
+    Refused, with nothing changed: 409 `order_not_voidable` (not `PAID`, or a refund of it is under way or done: of
+    a void and a refund at once exactly one is accepted), 409 `batch_settled` (the payment's batch is settled:
+    refund it with `POST /v1/refunds`), 404 `payment_not_found` (not this terminal's).
+    """
+    return _answer(await refunds.void(terminal, order_id, _supervisor(body.supervisor)))
 
 
 @router.post(

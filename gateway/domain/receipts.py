@@ -7,13 +7,12 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
+from gateway.domain.beijing import BEIJING
 from gateway.domain.channels import Channel
 
 #: A 58 mm thermal printer prints 32 columns of a monospace font; a CJK or fullwidth character takes two.
 WIDTH = 32
-BEIJING = ZoneInfo("Asia/Shanghai")
 REPRINT_LINE = "*** 重打印 REPRINT ***"
 RULE = "-" * WIDTH
 

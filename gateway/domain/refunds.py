@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from gateway.domain.beijing import business_day
 from gateway.domain.channels import Channel
 from gateway.domain.errors import Conflict, DomainError, InvalidInput
 from gateway.domain.machine import Machine
-from gateway.domain.orders import OrderStatus
+from gateway.domain.orders import OrderKind, OrderStatus
 
 
 class RefundStatus(StrEnum):
@@ -35,6 +36,7 @@ class RefundReason(StrEnum):
     PAID_AFTER_CLOSE = "paid_after_close"  # a payment arrived for an order already closed
     DUPLICATE_PAYMENT = "duplicate_payment"  # a second channel attempt paid an order already paid
     REQUESTED = "requested"  # a terminal or the merchant asked for it: it counts against the order's amount
+    VOID = "void"  # the terminal voided the payment in its open batch: the whole amount, the order ends VOIDED
 
 
 R = RefundStatus
@@ -76,6 +78,21 @@ def round_delay_s(channels: set[Channel], attempt: int) -> float:
     return min(delays[min(attempt, len(delays) - 1)] for delays in (REFUND_ROUND_DELAYS_S[c] for c in channels))
 
 
+#: How long after a micropay each channel still reverses it (WeChat reverse: 7 days; Alipay cancel: 24 hours);
+#: UnionPay cancels only on the Beijing day of the payment. Later, a void is sent as a full refund.
+REVERSE_WINDOWS: dict[Channel, timedelta] = {Channel.WECHAT: timedelta(days=7), Channel.ALIPAY: timedelta(hours=24)}
+
+
+def void_by_reverse(kind: OrderKind, channel: Channel, paid_at: datetime, now: datetime) -> bool:
+    """Whether a void is the channel's reverse/cancel of the micropay (money back, trade revoked) rather than a
+    full refund: only a micropay, and only while its channel still reverses it."""
+    if kind is not OrderKind.MICROPAY:
+        return False  # a dynamic code's payment is voided by a full refund
+    if channel is Channel.UNIONPAY:
+        return business_day(paid_at) == business_day(now)
+    return now - paid_at <= REVERSE_WINDOWS[channel]
+
+
 def check_refund_window(channel: Channel, paid_at: datetime, now: datetime, window_days: int) -> None:
     """Refuse a refund the channel no longer takes (`window_days`: the channel's window, in days)."""
     if now - paid_at > timedelta(days=window_days):
@@ -83,6 +100,22 @@ def check_refund_window(channel: Channel, paid_at: datetime, now: datetime, wind
             f"{channel} takes refunds up to {window_days} days after the payment; this one was paid "
             f"{paid_at.date().isoformat()}",
             code="refund_window_closed",
+        )
+
+
+def check_voidable(order_id: str, status: OrderStatus, batch_no: str | None, open_batch_no: str | None) -> None:
+    """Refuse a void of anything but a PAID payment of the terminal's open batch (a payment of a settled batch
+    can be refunded instead)."""
+    if status is not OrderStatus.PAID:
+        raise Conflict(
+            f"an order that is {status} cannot be voided (only a PAID payment with no refund)",
+            code="order_not_voidable",
+        )
+    if batch_no is None or batch_no != open_batch_no:
+        raise Conflict(
+            f"payment {order_id} belongs to batch {batch_no or 'none'}, which is settled (the open batch is "
+            f"{open_batch_no}): it can no longer be voided; refund it with POST /v1/refunds",
+            code="batch_settled",
         )
 
 

@@ -47,6 +47,14 @@ _NUMBERED_ORDERS = (
     .order_by(_orders.c.reference_no.desc())
     .limit(1)
 )
+_refunds = table_of(Refund)
+#: A terminal's numbered refunds and voids, newest first.
+_NUMBERED_REFUNDS = (
+    select(_refunds)
+    .where(_refunds.c.terminal_id == bindparam("terminal_id"), _refunds.c.reference_no.is_not(None))
+    .order_by(_refunds.c.reference_no.desc())
+    .limit(1)
+)
 _OPEN_FIRST = update(_terminals).where(_terminals.c.id == bindparam("terminal_id"), _terminals.c.batch_no.is_(None))
 
 
@@ -93,6 +101,12 @@ def close_batch(tx: Tx, terminal_id: str) -> str:
 def last_order(tx: Tx, terminal_id: str) -> Order | None:
     """The terminal's most recent numbered payment."""
     return _first_order(tx, _NUMBERED_ORDERS, terminal_id)
+
+
+def last_refund(tx: Tx, terminal_id: str) -> Refund | None:
+    """The terminal's most recent numbered refund or void (compare its reference number with `last_order`'s)."""
+    row = tx.connection.execute(_NUMBERED_REFUNDS, {"terminal_id": terminal_id}).first()
+    return None if row is None else Refund(**row._mapping)
 
 
 def order_by_voucher(tx: Tx, terminal_id: str, voucher_no: str) -> Order | None:

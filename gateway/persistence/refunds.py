@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
 
 from gateway.domain.channels import Channel
-from gateway.domain.refunds import REFUNDABLE, RefundStatus
+from gateway.domain.refunds import REFUNDABLE, RefundReason, RefundStatus
 from gateway.persistence.database import Tx
 from gateway.persistence.orders import order_from_row
 from gateway.persistence.tables import Merchant, Order, Refund, table_of
@@ -29,6 +29,7 @@ _BY_MERCHANT_NUMBER = select(_refunds).where(
 _BY_CHANNEL_NUMBER = select(_refunds).where(_refunds.c.out_refund_no == bindparam("out_refund_no"))
 _OF_ORDER = select(_refunds).where(_refunds.c.order_id == bindparam("order_id")).order_by(_refunds.c.created_at)
 _UNFINISHED = _OF_ORDER.where(_refunds.c.status.in_(_UNFINISHED_STATUSES))
+_LIVE_VOID = _OF_ORDER.where(_refunds.c.reason == RefundReason.VOID, _refunds.c.status != RefundStatus.FAILED)
 _LOCK_ORDER = select(_orders).where(_orders.c.id == bindparam("order_id")).with_for_update()
 #: The reservation: one statement, so concurrent requests on one order are counted one after the other (the row
 #: lock on PostgreSQL, which re-checks the condition on the row as the previous holder left it; SQLite's writer).
@@ -102,6 +103,11 @@ def of_order(tx: Tx, order_id: str) -> list[Refund]:
 def unfinished(tx: Tx, order_id: str) -> list[Refund]:
     """The order's refunds not yet SUCCEEDED or FAILED, oldest first."""
     return [_refund_from_row(row) for row in tx.connection.execute(_UNFINISHED, {"order_id": order_id})]
+
+
+def live_void(tx: Tx, order_id: str) -> Refund | None:
+    """The order's void under way or done (a failed one does not count: the payment can be voided again)."""
+    return _one(tx.connection.execute(_LIVE_VOID, {"order_id": order_id}).first())
 
 
 def lock_refund(tx: Tx, refund_id: str) -> Refund | None:

@@ -456,6 +456,7 @@ class Refund(Base):
     total_fen: Mapped[int] = mapped_column(BigInteger)  # what the trade paid
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[RefundReason] = mapped_column(StrEnumType(RefundReason, 32))
+    via_reverse: Mapped[bool] = mapped_column(Boolean, default=False)  # a void sent as reverse/cancel, not refund
     description: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the requester's reason, if any
     status: Mapped[RefundStatus] = mapped_column(StrEnumType(RefundStatus, 16), index=True)
     terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id"), nullable=True)  # who asked
@@ -471,3 +472,14 @@ class Refund(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ReceiptPrint(Base):
+    """How many times one slip (merchant or customer copy) of a payment, refund or void was printed."""
+
+    __tablename__ = "receipt_prints"
+
+    transaction_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # an order's or a refund's id
+    slip: Mapped[str] = mapped_column(String(16), primary_key=True)  # merchant, customer
+    prints: Mapped[int] = mapped_column(Integer)
+    last_printed_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from adapters.protocol import (
 from adapters.protocol import RefundStatus as ChannelRefundStatus
 from gateway.config import Settings
 from gateway.domain.channels import Channel
-from gateway.domain.errors import Forbidden, InvalidInput, NotFound
+from gateway.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.money import validate_amount
 from gateway.domain.orders import OrderStatus
@@ -36,11 +36,13 @@ from gateway.domain.refunds import (
     RefundReason,
     RefundStatus,
     check_refund_window,
+    check_voidable,
     not_refundable,
     refusal,
     round_delay_s,
+    void_by_reverse,
 )
-from gateway.persistence import jobs
+from gateway.persistence import batches, jobs, operators
 from gateway.persistence import refunds as repo
 from gateway.persistence.batches import number_transaction
 from gateway.persistence.database import Database, Tx
@@ -48,6 +50,7 @@ from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.orders import load_order
 from gateway.persistence.refunds import RefundFilter
 from gateway.persistence.tables import Operator, Order, Refund
+from gateway.services.operators import OperatorRole
 from gateway.services.orders import decode_cursor, encode_cursor
 from gateway.services.payments import channel_order_no
 from gateway.services.terminals import TerminalContext, require_operator_if_needed
@@ -95,12 +98,14 @@ class RefundOrder:
 
 @dataclass(frozen=True)
 class RefundAsk:
-    """A refund a terminal or the merchant asks for: of `amount_fen` of the order, under their own number."""
+    """A refund a terminal or the merchant asks for: of `amount_fen` of the order, under their own number. A
+    terminal may name its payment by reference number (参考号) instead of order id."""
 
-    order_id: str
+    order_id: str | None
     amount_fen: int
     out_refund_no: str
     reason: str | None = None
+    reference_no: str | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,8 @@ class RefundService:
         supervisor_id: str | None = None
         if who.terminal is not None:
             require_operator_if_needed(who.terminal)
+            if ask.order_id is None:
+                ask = replace(ask, order_id=await self._payment_by_reference(who.terminal, ask.reference_no))
             if who.supervisor is not None:
                 approved = await self._verify_supervisor(
                     who.merchant_id, who.supervisor.number, who.supervisor.password
@@ -217,6 +224,7 @@ class RefundService:
         now = datetime.now(UTC)
 
         def create(tx: Tx) -> Requested:
+            assert ask.order_id is not None
             order = self._order_of(tx, who, ask.order_id)  # a terminal is told only of its own payments' refunds
             existing = repo.by_merchant_number(tx, who.merchant_id, ask.out_refund_no)
             if existing is not None:
@@ -239,19 +247,10 @@ class RefundService:
                 raise refusal(
                     fresh.status, fresh.refund_reserved_fen, fresh.amount_fen, fresh.refund_count, ask.amount_fen, cap
                 )
-            REFUND_MACHINE.creation_path(RefundStatus.PENDING)
             refund = self._new_refund(order, order.channel, ask.amount_fen, RefundReason.REQUESTED, now)
             refund.merchant_refund_no = ask.out_refund_no
             refund.description = ask.reason
-            if who.terminal is not None:
-                refund.terminal_id = who.terminal.terminal_id
-                refund.operator_id = who.terminal.operator_id
-                number_transaction(tx, refund)  # a terminal's refund is one of its transactions
-            refund.supervisor_id = supervisor_id
-            repo.add_refund(tx, refund)
-            # Written with the refund: if we die during the channel call, the worker sends it again from here.
-            first_round = timedelta(seconds=self._settings.channel_timeout_s) + self._round_delay({order.channel}, 0)
-            jobs.schedule(tx, REFUND_JOB, order.id, now + first_round)
+            self._add_with_job(tx, refund, who.terminal, supervisor_id, now)
             return Requested(refund)
 
         try:
@@ -259,10 +258,78 @@ class RefundService:
         except IntegrityError:
             # A concurrent request with the same out_refund_no committed first (PostgreSQL): this is its repeat.
             requested = await self._db.transaction(self._repeat_of, who.merchant_id, ask)
+        return await self._send_new(requested)
+
+    async def void(self, terminal: TerminalContext, order_id: str, supervisor: Supervisor | None) -> Requested:
+        """Void (撤销) a payment of the terminal's open batch: all of it, approved by a supervisor (`supervisor`, or
+        the operator signed in when that is a supervisor). A micropay is reversed (WeChat reverse, Alipay cancel,
+        UnionPay same-day cancel) while its channel still does that, anything else refunded in full; the void is a
+        transaction of its own (kind `void`, its own voucher number) and the order ends VOIDED when it succeeds.
+
+        Repeating the void of a payment being voided, or voided, answers that void again. The full amount is
+        reserved like a refund's, so of a void and a refund of one payment at once exactly one is accepted.
+        """
+        require_operator_if_needed(terminal)
+        supervisor_id = None
+        if supervisor is not None:
+            approved = await self._verify_supervisor(terminal.merchant_id, supervisor.number, supervisor.password)
+            supervisor_id = approved.id
+        now = datetime.now(UTC)
+
+        def create(tx: Tx) -> Requested:
+            order = self._order_of(tx, Requester(terminal.merchant_id, terminal), order_id)
+            earlier = repo.live_void(tx, order.id)
+            if earlier is not None:
+                return Requested(earlier, replayed=True)
+            approver = supervisor_id or _signed_in_supervisor(tx, terminal)
+            check_voidable(order.id, order.status, order.batch_no, batches.open_batch_no(tx, terminal.terminal_id))
+            assert order.channel is not None and order.paid_at is not None  # a paid order has both
+            if order.channel not in self._adapters:
+                raise InvalidInput(f"{order.channel} is not configured on this gateway", code="channel_not_configured")
+            if not repo.reserve(tx, order.id, order.amount_fen, _UNCAPPED):
+                concurrent = repo.live_void(tx, order.id)  # a void of the same payment committed first
+                if concurrent is not None:
+                    return Requested(concurrent, replayed=True)
+                raise Conflict(
+                    "a refund of this payment is under way or done, so it can no longer be voided; refund the rest",
+                    code="order_not_voidable",
+                )
+            refund = self._new_refund(order, order.channel, order.amount_fen, RefundReason.VOID, now)
+            refund.via_reverse = void_by_reverse(order.kind, order.channel, order.paid_at, now)
+            self._add_with_job(tx, refund, terminal, approver, now)
+            return Requested(refund)
+
+        return await self._send_new(await self._db.transaction(create))
+
+    def _add_with_job(
+        self, tx: Tx, refund: Refund, terminal: TerminalContext | None, supervisor_id: str | None, now: datetime
+    ) -> None:
+        """Write a new refund or void (numbered when a terminal asked) with the job that finishes it."""
+        REFUND_MACHINE.creation_path(RefundStatus.PENDING)
+        if terminal is not None:
+            refund.terminal_id = terminal.terminal_id
+            refund.operator_id = terminal.operator_id
+            number_transaction(tx, refund)  # a terminal's refund or void is one of its transactions
+        refund.supervisor_id = supervisor_id
+        repo.add_refund(tx, refund)
+        # Written with the refund: if we die during the channel call, the worker sends it again from here.
+        first_round = timedelta(seconds=self._settings.channel_timeout_s) + self._round_delay({refund.channel}, 0)
+        jobs.schedule(tx, REFUND_JOB, refund.order_id, now + first_round)
+
+    async def _send_new(self, requested: Requested) -> Requested:
+        """Send a refund just written, once, and answer it as it stands; a repeat is answered as it is."""
         if requested.replayed:
             return requested
         await self._advance(requested.refund)
         return Requested(await self._db.transaction(_require_refund, requested.refund.id))
+
+    async def _payment_by_reference(self, terminal: TerminalContext, reference_no: str | None) -> str:
+        assert reference_no is not None, "a refund names its payment by order id or reference number"
+        order = await self._db.transaction(batches.order_by_reference, terminal.terminal_id, reference_no)
+        if order is None:
+            missing = f"no payment with reference number {reference_no} on this terminal"
+            raise NotFound(missing, code="payment_not_found")
+        return order.id
 
     def _repeat_of(self, tx: Tx, merchant_id: str, ask: RefundAsk) -> Requested:
         existing = repo.by_merchant_number(tx, merchant_id, ask.out_refund_no)
@@ -399,6 +466,8 @@ class RefundService:
     async def _advance(self, refund: Refund) -> bool:
         """Send or query the refund once; True when it is final."""
         adapter = self._adapters[refund.channel]
+        if refund.via_reverse:
+            return await self._advance_reverse(refund, adapter)
         try:
             if refund.status is RefundStatus.PENDING:
                 result = await adapter.refund(
@@ -430,6 +499,21 @@ class RefundService:
         )
         return await self._record(refund, status, result.channel_refund_no, *failure)
 
+    async def _advance_reverse(self, refund: Refund, adapter: ChannelAdapter) -> bool:
+        """A void sent as the channel's reverse/cancel of the micropay: repeated (it is idempotent at the channel)
+        until the channel says it is done; True when it is final."""
+        try:
+            outcome = await adapter.reverse(refund.channel_out_trade_no)
+        except DefiniteFailure as refused:
+            code = "channel_trade_not_found" if isinstance(refused, OrderNotFound) else "reverse_refused"
+            return await self._record(refund, RefundStatus.FAILED, None, code, str(refused)[:256])
+        except ChannelError as unknown:
+            log.info("void %s: no answer from %s (%s); trying again", refund.id, refund.channel, unknown.code)
+            return False
+        if outcome.retry:
+            return False  # the channel asks to be called again: the next round does
+        return await self._record(refund, RefundStatus.SUCCEEDED, None, None, None)
+
     async def _record(
         self,
         refund: Refund,
@@ -460,7 +544,8 @@ class RefundService:
             assert changed is not None  # its row is locked
             if status.is_final:
                 order = _settle_order(tx, changed)
-                write_event(tx, order, f"refund.{status.lower()}", refund_event_payload(changed, order))
+                kind = "void" if changed.reason is RefundReason.VOID else "refund"
+                write_event(tx, order, f"{kind}.{status.lower()}", refund_event_payload(changed, order))
             return status.is_final
 
         final = await self._db.transaction(record)
@@ -479,15 +564,21 @@ class RefundService:
 
 
 def _settle_order(tx: Tx, refund: Refund) -> Order:
-    """A requested refund's end on its order: SUCCEEDED adds to refunded_fen and moves the order PAID ->
-    PARTIALLY_REFUNDED -> REFUNDED; FAILED gives its reserved amount back. Automatic refunds leave the order as it
-    is (they return an extra payment, not the order's)."""
+    """A requested refund's or a void's end on its order: a refund SUCCEEDED adds to refunded_fen and moves the
+    order PAID -> PARTIALLY_REFUNDED -> REFUNDED, a void SUCCEEDED moves it PAID -> VOIDED; FAILED gives the
+    reserved amount back. Automatic refunds leave the order as it is (they return an extra payment, not the
+    order's)."""
     order = repo.lock_order(tx, refund.order_id)  # concurrent ends of one order's refunds add up one after the other
     assert order is not None
-    if refund.reason is not RefundReason.REQUESTED:
+    if refund.reason not in (RefundReason.REQUESTED, RefundReason.VOID):
         return order
     if refund.status is RefundStatus.FAILED:
         return repo.release(tx, order.id, refund.amount_fen)
+    if refund.reason is RefundReason.VOID:
+        actor, voided_by = f"channel:{refund.channel}", {"void_id": refund.id, "voucher_no": refund.voucher_no}
+        voided = transition(tx, order.id, order.status, OrderStatus.VOIDED, "voided in its batch", actor, voided_by)
+        assert voided is not None, f"order {order.id} is {order.status}: a void cannot end there"
+        return voided
     refunded = order.refunded_fen + refund.amount_fen
     target = OrderStatus.REFUNDED if refunded >= order.amount_fen else OrderStatus.PARTIALLY_REFUNDED
     cause = "the whole amount refunded" if target is OrderStatus.REFUNDED else "part of the amount refunded"
@@ -497,6 +588,17 @@ def _settle_order(tx: Tx, refund: Refund) -> Order:
     )
     assert changed is not None, f"order {order.id} is {order.status}: a refund cannot end there"
     return changed
+
+
+def _signed_in_supervisor(tx: Tx, terminal: TerminalContext) -> str:
+    """The operator signed in on the terminal when that is an enabled supervisor; 403 `supervisor_required` else."""
+    operator = None if terminal.operator_id is None else operators.get_operator(tx, terminal.operator_id)
+    if operator is None or operator.role != OperatorRole.SUPERVISOR or operator.disabled_at is not None:
+        raise Forbidden(
+            "a void needs a supervisor: send the supervisor's number and password, or sign a supervisor in",
+            code="supervisor_required",
+        )
+    return operator.id
 
 
 def _same_request(existing: Refund, ask: RefundAsk) -> Refund:

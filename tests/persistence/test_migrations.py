@@ -60,6 +60,23 @@ async def test_naive_times_are_refused(database_url: str) -> None:
         await db.dispose()
 
 
+def _paid_order_rows() -> dict[str, dict[str, object]]:
+    """A merchant, its store and terminal, and a PAID micropay of that terminal (as of revisions 0007 on)."""
+    return {
+        "merchants": _MERCHANT,
+        "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
+        "terminals": {
+            "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
+            "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
+        },
+        "orders": {
+            "id": "ord_o", "merchant_id": "mch_m", "store_id": "sto_s", "terminal_id": "trm_t",
+            "out_trade_no": "o1", "kind": "micropay", "amount_fen": 100, "refunded_fen": 0,
+            "status": "PAID", "description": "", "created_at": _NOW, "updated_at": _NOW,
+        },
+    }  # fmt: skip
+
+
 def test_migrations_form_one_line() -> None:
     from alembic.script import ScriptDirectory
 
@@ -218,22 +235,7 @@ async def test_batch_columns_upgrade_and_downgrade_keeping_every_row(database_ur
     columns, counts = _columns_of(BATCH_COLUMNS), _counts_of(BATCH_COLUMNS)
     try:
         await upgrade(db, "0008")
-        await _insert_rows(
-            db,
-            {
-                "merchants": _MERCHANT,
-                "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
-                "terminals": {
-                    "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
-                    "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
-                },
-                "orders": {
-                    "id": "ord_o", "merchant_id": "mch_m", "store_id": "sto_s", "terminal_id": "trm_t",
-                    "out_trade_no": "o1", "kind": "micropay", "amount_fen": 100, "refunded_fen": 0,
-                    "status": "PAID", "description": "", "created_at": _NOW, "updated_at": _NOW,
-                },
-            },
-        )  # fmt: skip
+        await _insert_rows(db, _paid_order_rows())
         before = await db.transaction(columns)
         assert all(not (before[name] & added) for name, added in BATCH_COLUMNS.items())
         kept = {"merchants": 1, "terminals": 1, "orders": 1, "refunds": 0}
@@ -254,5 +256,37 @@ async def test_batch_columns_upgrade_and_downgrade_keeping_every_row(database_ur
 
         await upgrade(db, "0009")
         assert await db.transaction(columns) == after
+    finally:
+        await db.dispose()
+
+
+def _has_receipt_prints(tx: Tx) -> bool:
+    return bool(inspect(tx.connection).has_table("receipt_prints"))
+
+
+async def test_void_and_receipt_schema_upgrades_and_downgrades_keeping_every_row(database_url: str) -> None:
+    db = Database(database_url)
+    columns, counts = _columns_of(["refunds"]), _counts_of(["orders", "refunds"])
+    refund = {
+        "id": "rfd_r", "order_id": "ord_o", "merchant_id": "mch_m", "channel": "wechat", "channel_out_trade_no": "ordo",
+        "out_refund_no": "rfdr", "total_fen": 100, "amount_fen": 100, "reason": "requested", "status": "SUCCEEDED",
+        "created_at": _NOW, "updated_at": _NOW,
+    }  # fmt: skip
+    try:
+        await upgrade(db, "0009")
+        await _insert_rows(db, {**_paid_order_rows(), "refunds": refund})
+        before = await db.transaction(columns)
+
+        await upgrade(db, "0010")
+        assert await db.transaction(columns) == {"refunds": before["refunds"] | {"via_reverse"}}
+        assert await db.transaction(_has_receipt_prints)
+        via_reverse = select(column("via_reverse")).select_from(table("refunds"))
+        # refunds from before were all sent to the channel as refunds
+        assert await db.transaction(lambda tx: tx.connection.execute(via_reverse).scalar_one()) in (False, 0)
+        assert await db.transaction(counts) == {"orders": 1, "refunds": 1}
+
+        await db.transaction(_downgrade, "0009")
+        assert await db.transaction(columns) == before and not await db.transaction(_has_receipt_prints)
+        assert await db.transaction(counts) == {"orders": 1, "refunds": 1}
     finally:
         await db.dispose()

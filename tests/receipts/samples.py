@@ -41,5 +41,15 @@ REFUND = replace(
     original_reference_no="000000000107",
     note="部分退货",
 )
+VOID = replace(
+    PAYMENT,
+    kind=ReceiptKind.VOID,
+    voucher_no="000044",
+    reference_no="000000000109",
+    at=datetime(2026, 12, 2, 16, 20, 0, tzinfo=UTC),
+    original_voucher_no="000042",
+    original_reference_no="000000000107",
+    note="整笔撤销 主管 900",
+)
 REPRINT = replace(PAYMENT, channel=Channel.UNIONPAY, copy=ReceiptCopy.CUSTOMER, reprint=True)
-SAMPLES = {"payment": PAYMENT, "refund": REFUND, "reprint": REPRINT}
+SAMPLES = {"payment": PAYMENT, "refund": REFUND, "void": VOID, "reprint": REPRINT}
