@@ -199,3 +199,18 @@ def test_the_checks_catch_what_they_are_for(tmp_path: Path) -> None:
     assert missing_paths(good, tmp_path) == []
     assert unknown_modules(good, tmp_path) == []
     assert outside_references(good, tmp_path) == []
+
+
+def errors_table(path: Path = README) -> dict[str, int]:
+    """The codes of the README's errors table, each with the status of its row."""
+    section = _prose(path).split("### Errors", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| (\d{3}) \| (.+) \|$", section, re.MULTILINE)
+    return {code: int(status) for status, codes in rows for code in re.findall(r"`([a-z_]+)`", codes)}
+
+
+def test_the_errors_table_lists_every_problem_code_under_its_status() -> None:
+    from gateway.api.problems import PROBLEMS
+
+    documented = {code: problem.status for code, problem in PROBLEMS.items()}
+    listed = errors_table()
+    assert {code: status for code, status in documented.items() if listed.get(code) != status} == {}
