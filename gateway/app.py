@@ -13,6 +13,7 @@ from gateway import __version__
 from gateway.api import (
     cameras,
     events,
+    fees,
     operators,
     ops,
     orders,
@@ -20,6 +21,7 @@ from gateway.api import (
     qr,
     receipts,
     refunds,
+    settlements,
     transactions,
     webhooks,
 )
@@ -77,8 +79,12 @@ TAGS = [
     {"name": "Orders", "description": "Look up your orders and their history (merchant API key)."},
     {"name": "Webhooks", "description": "Your notify URL and the deliveries to it (merchant API key)."},
     {"name": "Operators", "description": "Your cashiers and supervisors, who sign in on terminals (merchant API key)."},
+    {"name": "Fees", "description": "The fee rate you pay on each channel (merchant API key)."},
     {"name": "Terminal payments", "description": "Signed terminal requests: take payments."},
-    {"name": "Terminal", "description": "Signed terminal requests: the operator signed in on the terminal."},
+    {
+        "name": "Terminal",
+        "description": "Signed terminal requests: the operator signed in, transactions, receipts, the settlement.",
+    },
     {"name": "Terminal events", "description": "Signed terminal requests: the event stream (websocket, polling)."},
     {"name": "Cameras", "description": "A terminal's camera (camera key): codes it decoded, or its frames."},
     {"name": "Channel callbacks", "description": "Payment notifications from the channels (their own formats)."},
@@ -127,7 +133,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     _finish_openapi(app, settings)
     # The spec lists them in this order; refunds after the merchant's own (its terminal POST shares /v1/refunds).
-    for api in (orders, webhooks, operators, refunds, payments, transactions, receipts, qr, events, cameras, ops):
+    apis = (
+        orders,
+        webhooks,
+        operators,
+        fees,
+        refunds,
+        payments,
+        transactions,
+        receipts,
+        settlements,
+        qr,
+        events,
+        cameras,
+        ops,
+    )
+    for api in apis:
         app.include_router(api.router)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=MAX_BODY_BYTES)
     return app

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.config import Settings
+from gateway.domain.channels import Channel
 from gateway.domain.errors import DomainError
 from gateway.runtime import ConfigurationError, Runtime
 from gateway.services.operators import OPERATOR_ROLES
@@ -141,6 +142,17 @@ def _add_create_merchant(merchants: Any) -> None:
         help="whether terminal refunds need a supervisor's number and password",
     )
     change.set_defaults(run=_set_merchant)
+    fees = merchants.add_parser("fees", help="show a merchant's fee rate on each channel, or set some")
+    fees.add_argument("merchant_id", metavar="MERCHANT_ID")
+    fees.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="CHANNEL=BP",
+        type=_fee_rate_argument,
+        help="the merchant's own rate on a channel in basis points, e.g. wechat=38 (0.38 %%); repeatable",
+    )
+    fees.set_defaults(run=_merchant_fees)
 
 
 def _add_create_terminal(terminals: Any) -> None:
@@ -440,6 +452,26 @@ def _set_merchant(args: argparse.Namespace) -> None:
         required = args.refund_requires_supervisor == "true"
         await runtime.refunds.set_requires_supervisor(args.merchant_id, required)
         _print_json({"merchant_id": args.merchant_id, "refund_requires_supervisor": required})
+
+    _with_runtime(run)
+
+
+def _fee_rate_argument(text: str) -> tuple[Channel, int]:
+    channel, _, rate = text.partition("=")
+    try:
+        return Channel(channel), int(rate)
+    except ValueError:
+        choices = ", ".join(c.value for c in Channel)
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHANNEL=BP (CHANNEL: {choices}; BP: whole number)") from None
+
+
+def _merchant_fees(args: argparse.Namespace) -> None:
+    async def run(runtime: Runtime) -> None:
+        for channel, rate_bp in args.set:
+            await runtime.fee_rates.set_rate(args.merchant_id, channel, rate_bp)
+        rates = await runtime.fee_rates.of_merchant(args.merchant_id)
+        shown = [{"channel": rate.channel, "rate_bp": rate.rate_bp, "own": rate.own} for rate in rates]
+        _print_json({"merchant_id": args.merchant_id, "fee_rates": shown})
 
     _with_runtime(run)
 

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.domain.channels import Channel
+from gateway.domain.fees import DEFAULT_FEE_RATES_BP, DEFAULT_REFUND_RETURNS_FEE
 from gateway.domain.followup import DEFAULT_FOLLOW_UP, FollowUpPolicy
 from gateway.domain.money import DEFAULT_MAX_AMOUNT_FEN
 
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Days after a payment UnionPay takes a refund: the merchant's contract says (not published); "
         "WeChat's (365) and Alipay's (90) are fixed.",
+    )
+    fee_rate_bp: dict[Channel, int] = Field(
+        default_factory=lambda: dict(DEFAULT_FEE_RATES_BP),
+        description="Per channel: the fee rate in basis points (60 = 0.60 %) of merchants that set none of their own.",
+    )
+    refund_returns_fee: dict[Channel, bool] = Field(
+        default_factory=lambda: dict(DEFAULT_REFUND_RETURNS_FEE),
+        description="Per channel: whether a refund gives back the fee in proportion (WeChat and Alipay do).",
     )
     scan_session_ttl_s: float = Field(120.0, gt=0, description="How long a B-scan-C scan session waits for a code.")
     camera_max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest JPEG a camera may stream.")

@@ -21,6 +21,7 @@ from gateway.persistence.database import Database
 from gateway.services.admission import Admission
 from gateway.services.cameras import CameraService
 from gateway.services.credentials import SecretBox, write_private_file
+from gateway.services.fees import FeeRates, FeeSchedule
 from gateway.services.health import Readiness
 from gateway.services.idempotency import IdempotencyStore
 from gateway.services.jobs import STOP_GRACE_S, JobWorker
@@ -32,6 +33,7 @@ from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
 from gateway.services.receipts import ReceiptService
 from gateway.services.refunds import REFUND_JOB, RefundService
+from gateway.services.settlements import SettlementService
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import TerminalService
 from gateway.services.transactions import TerminalTransactions
@@ -65,6 +67,8 @@ class Runtime:
     transactions: TerminalTransactions
     refunds: RefundService
     receipts: ReceiptService
+    settlements: SettlementService
+    fee_rates: FeeRates
     qr_images: QrImageCache
     cameras: CameraService
     worker: JobWorker
@@ -133,6 +137,8 @@ class Runtime:
             transactions=TerminalTransactions(db, payments, qr_payments),
             refunds=refunds,
             receipts=ReceiptService(db),
+            settlements=SettlementService(db),
+            fee_rates=FeeRates(db, FeeSchedule(settings)),
             qr_images=QrImageCache(),
             cameras=CameraService(db, payments, settings),
             worker=worker,

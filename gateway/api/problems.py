@@ -142,6 +142,7 @@ PROBLEMS: dict[str, Documented] = {
     "payment_not_found": _raised(NotFound, f"no payment {_ORDER} on this terminal"),
     "scan_session_not_found": _raised(NotFound, f"no scan session {_SESSION} on this terminal"),
     "transaction_not_found": _raised(NotFound, "no transaction with voucher number 000123 in the open batch"),
+    "settlement_not_found": _raised(NotFound, "this terminal has not settled a batch yet"),
     "webhook_not_set": _raised(NotFound, "no notify URL is set"),
     "channel_not_found": _raised(NotFound, "no channel paypal on this gateway"),
     "refund_not_found": _raised(NotFound, f"no refund {_REFUND}"),
@@ -170,6 +171,24 @@ PROBLEMS: dict[str, Documented] = {
         f"payment {_ORDER} belongs to batch 000003, which is settled (the open batch is 000004): it can no longer "
         "be voided; refund it with POST /v1/refunds",
     ),
+    "batch_in_flight": Documented(
+        409,
+        "1 transaction(s) of batch 000001 are not finished: wait for their results, and cancel unpaid codes "
+        "(POST /v1/payments/{order_id}/cancel) before settling",
+        Conflict.title,
+        {
+            "transactions": [
+                {
+                    "kind": "payment",
+                    "id": _ORDER,
+                    "payment_kind": "qr",
+                    "status": "AWAITING_PAYMENT",
+                    "voucher_no": "000007",
+                    "amount_fen": 1250,
+                }
+            ]
+        },
+    ),
     "receipt_not_available": _raised(Conflict, f"payment {_ORDER} is PAYING: a slip prints only once it is paid"),
     "operator_exists": _raised(Conflict, "operator number 001 is taken"),
     # 422: well-formed, but the values break a rule
@@ -182,6 +201,7 @@ PROBLEMS: dict[str, Documented] = {
     "unknown_parameter": _raised(InvalidInput, "unknown query parameter(s): sort"),
     "invalid_cursor": _raised(InvalidInput, "the cursor is not one this API gave out"),
     "invalid_amount": _raised(InvalidInput, "amount_fen must be at least 1 fen"),
+    "invalid_fee_rate": _raised(InvalidInput, "a fee rate is 0 to 10000 basis points, not 12000"),
     "amount_too_large": _raised(InvalidInput, f"amount_fen must not exceed {DEFAULT_MAX_AMOUNT_FEN} fen"),
     "malformed_payment_code": _raised(MalformedPaymentCode, "a payment code is 16 to 24 ASCII digits"),
     "unsupported_payment_code": _raised(UnsupportedPaymentCode, "this payment code belongs to no supported wallet"),
@@ -306,7 +326,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
         if isinstance(exc, Busy):
             headers = {"Retry-After": str(exc.retry_after_s)}
-        return problem_response(status, exc.code, exc.detail, exc.title, headers=headers)
+        return problem_response(status, exc.code, exc.detail, exc.title, headers=headers, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

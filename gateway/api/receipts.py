@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -53,11 +54,16 @@ _COUNTED = (
 )
 
 
-def _slip_response(slip: Slip, output: ReceiptFormat) -> Response:
-    headers = {PRINTS_HEADER: str(slip.prints)}
+def printed_slip(prints: int, output: ReceiptFormat, text: Callable[[], str], page: Callable[[], str]) -> Response:
+    """A slip as text or as an HTML page, with how many times it has been printed now."""
+    headers = {PRINTS_HEADER: str(prints)}
     if output is ReceiptFormat.HTML:
-        return HTMLResponse(render_html(slip.receipt), headers=headers)
-    return PlainTextResponse(render_text(slip.receipt), headers=headers)
+        return HTMLResponse(page(), headers=headers)
+    return PlainTextResponse(text(), headers=headers)
+
+
+def _slip_response(slip: Slip, output: ReceiptFormat) -> Response:
+    return printed_slip(slip.prints, output, lambda: render_text(slip.receipt), lambda: render_html(slip.receipt))
 
 
 @router.get(

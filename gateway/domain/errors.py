@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     """A rule was broken. `code` is stable and machine-readable; `detail` is for people."""
@@ -9,9 +11,10 @@ class DomainError(Exception):
     code = "domain_error"
     title = "Request cannot be processed"
 
-    def __init__(self, detail: str, code: str | None = None) -> None:
+    def __init__(self, detail: str, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.extra = extra  # more members of the problem, for machines (e.g. the transactions still in flight)
         if code is not None:
             self.code = code
 

@@ -63,9 +63,9 @@ class Receipt:
 
 
 def yuan(amount_fen: int) -> str:
-    """`RMB 12.50` from 1250 fen, by integer division only."""
-    whole, fen = divmod(amount_fen, 100)
-    return f"RMB {whole}.{fen:02d}"
+    """`RMB 12.50` from 1250 fen (`RMB -0.03` from -3), by integer division only."""
+    whole, fen = divmod(abs(amount_fen), 100)
+    return f"RMB {'-' if amount_fen < 0 else ''}{whole}.{fen:02d}"
 
 
 def columns(text: str) -> int:

@@ -206,6 +206,9 @@ class Order(Base):
     failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The channel's fee and the rate it was taken at, written when the payment arrived (None: not paid, or older).
+    fee_rate_bp: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    fee_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     # The terminal's 6-digit batch and voucher numbers and the merchant's 12-digit reference number (None: older).
     batch_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
     voucher_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
@@ -465,6 +468,7 @@ class Refund(Base):
     channel_refund_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
     failure_code: Mapped[str | None] = mapped_column(String(48), nullable=True)
     failure_detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    fee_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # the fee given back, once SUCCEEDED
     # The terminal's batch and voucher numbers, the merchant's reference number (None: older, or not a terminal's).
     batch_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
     voucher_no: Mapped[str | None] = mapped_column(String(6), nullable=True)
@@ -483,3 +487,29 @@ class ReceiptPrint(Base):
     slip: Mapped[str] = mapped_column(String(16), primary_key=True)  # merchant, customer
     prints: Mapped[int] = mapped_column(Integer)
     last_printed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MerchantFeeRate(Base):
+    """A merchant's own fee rate on one channel (without one, the channel's default from the settings)."""
+
+    __tablename__ = "merchant_fee_rates"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16), primary_key=True)
+    rate_bp: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Settlement(Base):
+    """A terminal's end of day (结算): one closed batch and its totals per channel and kind, as written then."""
+
+    __tablename__ = "settlements"
+    __table_args__ = (UniqueConstraint("terminal_id", "batch_no"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id"), index=True)
+    batch_no: Mapped[str] = mapped_column(String(6))
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
+    totals: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -33,6 +33,7 @@ from gateway.persistence import idempotency, jobs, orders
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.tables import Order
+from gateway.services.fees import FeeSchedule
 from gateway.services.idempotency import RequestKey, StoredResponse, answer_in, claim_in
 from gateway.services.terminals import TerminalContext, require_operator_if_needed
 from gateway.services.transitions import OrderWatch, Step, insert_order, new_order, transition
@@ -100,6 +101,7 @@ class PaymentService:
         self._watch = watch
         self._fingerprint_code = fingerprint_code
         self._wake_worker = wake_worker
+        self._fees = FeeSchedule(settings)
 
     # ---- the request -------------------------------------------------------------------------------
 
@@ -402,6 +404,8 @@ class PaymentService:
         def finish(tx: Tx) -> Order | None:
             changed = transition(tx, order_id, OrderStatus.PAYING, target, cause, actor, detail, **fields)
             if changed is not None:
+                if target is OrderStatus.PAID:
+                    self._fees.charge(tx, changed)
                 _finish_jobs_in(tx, order_id)
                 if on_final is not None:
                     on_final(tx, changed)

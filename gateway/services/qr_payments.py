@@ -40,6 +40,7 @@ from gateway.persistence.database import Database, Tx
 from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.order_queries import terminal_order
 from gateway.persistence.tables import Order, QrAttempt
+from gateway.services.fees import FeeSchedule
 from gateway.services.idempotency import RequestKey, StoredResponse, answer_in, claim_in
 from gateway.services.payments import Answer, Answered, PaymentService, channel_order_no
 from gateway.services.refunds import RefundOrder, RefundService
@@ -115,6 +116,7 @@ class QrPaymentService:
         self._refunds = refunds
         self._pay_pages = pay_pages
         self._wake_worker = wake_worker
+        self._fees = FeeSchedule(settings)
 
     # ---- creating a code -----------------------------------------------------------------------------
 
@@ -392,6 +394,7 @@ class QrPaymentService:
             )
             if paid is None:
                 return True, self._refund_extra_payment(tx, order.id, attempt, trade)
+            self._fees.charge(tx, paid)
             jobs.finish(tx, QR_EXPIRY_JOB, order.id)
             # Other apps' attempts of an aggregate code are closed by the sweep from now on.
             self._continue_sweep(tx, order.id, 0)

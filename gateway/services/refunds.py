@@ -50,6 +50,7 @@ from gateway.persistence.jobs import ClaimedJob
 from gateway.persistence.orders import load_order
 from gateway.persistence.refunds import RefundFilter
 from gateway.persistence.tables import Operator, Order, Refund
+from gateway.services.fees import FeeSchedule
 from gateway.services.operators import OperatorRole
 from gateway.services.orders import decode_cursor, encode_cursor
 from gateway.services.payments import channel_order_no
@@ -184,6 +185,7 @@ class RefundService:
         self._adapters = adapters
         self._settings = settings
         self._verify_supervisor = verify_supervisor
+        self._fees = FeeSchedule(settings)
         self._window_days = {**REFUND_WINDOW_DAYS, Channel.UNIONPAY: settings.unionpay_refund_window_days}
 
     # ---- automatic refunds ---------------------------------------------------------------------------
@@ -540,6 +542,10 @@ class RefundService:
                 fields["channel_refund_no"] = channel_refund_no
             if status.is_final:
                 fields["finished_at"] = now
+            if status is RefundStatus.SUCCEEDED:
+                paid = load_order(tx, stored.order_id)
+                assert paid is not None
+                fields["fee_fen"] = self._fees.given_back(paid, stored)
             changed = repo.compare_and_set(tx, refund.id, stored.status, status, **fields)
             assert changed is not None  # its row is locked
             if status.is_final:

@@ -290,3 +290,33 @@ async def test_void_and_receipt_schema_upgrades_and_downgrades_keeping_every_row
         assert await db.transaction(counts) == {"orders": 1, "refunds": 1}
     finally:
         await db.dispose()
+
+
+async def test_fee_and_settlement_schema_upgrades_and_downgrades_keeping_every_row(database_url: str) -> None:
+    db = Database(database_url)
+    columns, counts = _columns_of(["orders", "refunds"]), _counts_of(["orders"])
+    new_tables = ("merchant_fee_rates", "settlements")
+
+    def has_tables(tx: Tx) -> list[bool]:
+        return [inspect(tx.connection).has_table(name) for name in new_tables]
+
+    try:
+        await upgrade(db, "0010")
+        await _insert_rows(db, _paid_order_rows())
+        before = await db.transaction(columns)
+
+        await upgrade(db, "0011")
+        assert await db.transaction(columns) == {
+            "orders": before["orders"] | {"fee_rate_bp", "fee_fen"},
+            "refunds": before["refunds"] | {"fee_fen"},
+        }
+        assert await db.transaction(has_tables) == [True, True]
+        fee = select(column("fee_rate_bp"), column("fee_fen")).select_from(table("orders"))
+        # a payment from before has no fee on record: its rate then is not known
+        assert await db.transaction(lambda tx: tuple(tx.connection.execute(fee).one())) == (None, None)
+
+        await db.transaction(_downgrade, "0010")
+        assert await db.transaction(columns) == before and await db.transaction(has_tables) == [False, False]
+        assert await db.transaction(counts) == {"orders": 1}
+    finally:
+        await db.dispose()

@@ -52,12 +52,14 @@ def test_cjk_counts_two_columns() -> None:
 
 
 def test_yuan_uses_integer_fen() -> None:
-    assert [yuan(f) for f in (1250, 1, 100, 0, 123456789)] == [
+    assert [yuan(f) for f in (1250, 1, 100, 0, 123456789, -3, -1250)] == [
         "RMB 12.50",
         "RMB 0.01",
         "RMB 1.00",
         "RMB 0.00",
         "RMB 1234567.89",
+        "RMB -0.03",  # a settlement's net can be below zero
+        "RMB -12.50",
     ]
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import column, select, table
 
 from gateway.persistence.database import Database
 from gateway.persistence.migrate import upgrade
-from tests.persistence.test_migrations import _MERCHANT, _NOW, _columns_of, _counts_of, _downgrade, _insert_rows
+from tests.persistence.test_migrations import _NOW, _columns_of, _counts_of, _downgrade, _insert_rows, _paid_order_rows
 
 #: What 0008 adds, by table.
 REFUND_COLUMNS = {
@@ -25,27 +25,12 @@ async def test_refund_columns_upgrade_and_downgrade_keeping_every_row(database_u
     columns, counts = _columns_of(REFUND_COLUMNS), _counts_of(REFUND_COLUMNS)
     try:
         await upgrade(db, "0007")
-        await _insert_rows(
-            db,
-            {
-                "merchants": _MERCHANT,
-                "stores": {"id": "sto_s", "merchant_id": "mch_m", "name": "S", "created_at": _NOW},
-                "terminals": {
-                    "id": "trm_t", "merchant_id": "mch_m", "store_id": "sto_s", "name": "T", "key_id": "tk_t",
-                    "secret_encrypted": "sealed", "event_seq": 0, "created_at": _NOW,
-                },
-                "orders": {
-                    "id": "ord_o", "merchant_id": "mch_m", "store_id": "sto_s", "terminal_id": "trm_t",
-                    "out_trade_no": "o1", "kind": "qr", "channel": "wechat", "amount_fen": 100, "refunded_fen": 0,
-                    "status": "PAID", "description": "", "created_at": _NOW, "updated_at": _NOW,
-                },
-                "refunds": {
-                    "id": "rfd_r", "order_id": "ord_o", "channel": "wechat", "channel_out_trade_no": "ordo",
-                    "out_refund_no": "rfdr", "total_fen": 100, "amount_fen": 100, "reason": "duplicate_payment",
-                    "status": "SUCCEEDED", "created_at": _NOW, "updated_at": _NOW,
-                },
-            },
-        )  # fmt: skip
+        refund = {
+            "id": "rfd_r", "order_id": "ord_o", "channel": "wechat", "channel_out_trade_no": "ordo",
+            "out_refund_no": "rfdr", "total_fen": 100, "amount_fen": 100, "reason": "duplicate_payment",
+            "status": "SUCCEEDED", "created_at": _NOW, "updated_at": _NOW,
+        }  # fmt: skip
+        await _insert_rows(db, {**_paid_order_rows(), "refunds": refund})
         before = await db.transaction(columns)
         assert all(not (before[name] & added) for name, added in REFUND_COLUMNS.items())
 
