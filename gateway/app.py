@@ -21,6 +21,7 @@ from gateway.api import (
     qr,
     receipts,
     refunds,
+    reports,
     settlements,
     transactions,
     webhooks,
@@ -80,6 +81,7 @@ TAGS = [
     {"name": "Webhooks", "description": "Your notify URL and the deliveries to it (merchant API key)."},
     {"name": "Operators", "description": "Your cashiers and supervisors, who sign in on terminals (merchant API key)."},
     {"name": "Fees", "description": "The fee rate you pay on each channel (merchant API key)."},
+    {"name": "Reports", "description": "Daily reports of your takings (merchant API key)."},
     {"name": "Terminal payments", "description": "Signed terminal requests: take payments."},
     {
         "name": "Terminal",
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
         operators,
         fees,
+        reports,
         refunds,
         payments,
         transactions,

@@ -33,6 +33,7 @@ from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
 from gateway.services.receipts import ReceiptService
 from gateway.services.refunds import REFUND_JOB, RefundService
+from gateway.services.reports import ReportService
 from gateway.services.settlements import SettlementService
 from gateway.services.terminal_events import TerminalEvents
 from gateway.services.terminals import TerminalService
@@ -68,6 +69,7 @@ class Runtime:
     refunds: RefundService
     receipts: ReceiptService
     settlements: SettlementService
+    reports: ReportService
     fee_rates: FeeRates
     qr_images: QrImageCache
     cameras: CameraService
@@ -138,6 +140,7 @@ class Runtime:
             refunds=refunds,
             receipts=ReceiptService(db),
             settlements=SettlementService(db),
+            reports=ReportService(db),
             fee_rates=FeeRates(db, FeeSchedule(settings)),
             qr_images=QrImageCache(),
             cameras=CameraService(db, payments, settings),

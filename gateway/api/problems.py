@@ -201,6 +201,7 @@ PROBLEMS: dict[str, Documented] = {
     "unknown_parameter": _raised(InvalidInput, "unknown query parameter(s): sort"),
     "invalid_cursor": _raised(InvalidInput, "the cursor is not one this API gave out"),
     "invalid_amount": _raised(InvalidInput, "amount_fen must be at least 1 fen"),
+    "future_date": _raised(InvalidInput, "2026-12-04 has not begun in Beijing yet (today is 2026-12-03)"),
     "invalid_fee_rate": _raised(InvalidInput, "a fee rate is 0 to 10000 basis points, not 12000"),
     "amount_too_large": _raised(InvalidInput, f"amount_fen must not exceed {DEFAULT_MAX_AMOUNT_FEN} fen"),
     "malformed_payment_code": _raised(MalformedPaymentCode, "a payment code is 16 to 24 ASCII digits"),

@@ -6,7 +6,7 @@ import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.domain.beijing import BEIJING
 from gateway.domain.channels import Channel
@@ -22,6 +22,8 @@ from gateway.domain.receipts import (
     wrap,
     yuan,
 )
+
+K = TypeVar("K")
 
 #: The kinds a settlement counts, as the slip names them.
 KINDS = {"payments": "消费 SALE", "voids": "撤销 VOID", "refunds": "退货 REFUND"}
@@ -95,19 +97,31 @@ class BatchTotals:
         return cls(channels, ChannelTotal.from_json(stored["total"]))
 
 
-def batch_totals(payments: Iterable[BatchPayment], refunds: Iterable[BatchRefund]) -> BatchTotals:
-    """Sum a batch: every payment whose money arrived (also those refunded or voided since), every refund and void
-    that succeeded; the fees are the payments' less what the refunds and voids gave back."""
-    channels: dict[Channel, ChannelTotal] = {}
+def add_up(
+    payments: Iterable[tuple[K, int, int]], refunds: Iterable[tuple[K, bool, int, int]]
+) -> tuple[dict[K, ChannelTotal], ChannelTotal]:
+    """Totals per key and overall of payments `(key, amount, fee)` and refunds `(key, is_void, amount, fee back)`:
+    the fees are the payments' less what the refunds and voids gave back."""
+    per_key: dict[K, ChannelTotal] = {}
     total = ChannelTotal()
-    for payment in payments:
-        for totals in (channels.setdefault(payment.channel, ChannelTotal()), total):
-            totals.payments.add(payment.amount_fen)
-            totals.fees_fen += payment.fee_fen
-    for refund in refunds:
-        for totals in (channels.setdefault(refund.channel, ChannelTotal()), total):
-            (totals.voids if refund.is_void else totals.refunds).add(refund.amount_fen)
-            totals.fees_fen -= refund.fee_back_fen
+    for key, amount_fen, fee in payments:
+        for totals in (per_key.setdefault(key, ChannelTotal()), total):
+            totals.payments.add(amount_fen)
+            totals.fees_fen += fee
+    for key, is_void, amount_fen, fee_back in refunds:
+        for totals in (per_key.setdefault(key, ChannelTotal()), total):
+            (totals.voids if is_void else totals.refunds).add(amount_fen)
+            totals.fees_fen -= fee_back
+    return per_key, total
+
+
+def batch_totals(payments: Iterable[BatchPayment], refunds: Iterable[BatchRefund]) -> BatchTotals:
+    """Sum a batch per channel: every payment whose money arrived (also those refunded or voided since), every
+    refund and void that succeeded."""
+    channels, total = add_up(
+        ((p.channel, p.amount_fen, p.fee_fen) for p in payments),
+        ((r.channel, r.is_void, r.amount_fen, r.fee_back_fen) for r in refunds),
+    )
     return BatchTotals(dict(sorted(channels.items())), total)
 
 
