@@ -137,14 +137,40 @@ class NotificationAck:
 
 @dataclass(frozen=True, slots=True)
 class BillEntry:
-    """One line of a channel's daily bill."""
+    """One payment or refund line of a channel's daily bill, in our terms."""
 
     kind: str  # "payment" or "refund"
-    out_trade_no: str
+    out_trade_no: str  # the order number we sent the channel (refund rows keep the original order's)
     channel_trade_no: str
-    amount_fen: int
-    at: datetime
-    out_refund_no: str | None = None
+    amount_fen: int  # > 0: the payment's amount, or the refund's amount
+    fee_fen: int  # >= 0: the fee charged on a payment, or the fee given back on a refund
+    status: str  # payments: "SUCCESS" (money kept) or "REVOKED" (reversed/cancelled); refunds: "SUCCESS"
+    at: datetime  # aware UTC
+    out_refund_no: str | None = None  # refunds: the refund number we sent
+    channel_refund_no: str | None = None
+    line_no: int = 0  # the line of the bill file it came from (1-based)
+
+
+@dataclass(frozen=True, slots=True)
+class BadBillLine:
+    """A line of a bill that could not be read (wrong cell count, bad amount or time): reported, not fatal."""
+
+    line_no: int  # 1-based, in the bill file it came from
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """A channel's daily bill: the lines read, and the lines that could not be."""
+
+    day: date  # the Beijing business day
+    entries: list[BillEntry]
+    bad_lines: list[BadBillLine]
+
+
+class WireFormatError(ValueError):
+    """A body, field or file that is not what the channel's protocol says it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +253,13 @@ class NotificationInvalid(DefiniteFailure):
     """A notification failed verification: signature, app id or shape."""
 
 
+class BillNotReady(DefiniteFailure):
+    """The channel has no bill for that day (yet): WeChat 20002 No Bill Exist, Alipay isp.bill_not_exist, UnionPay 98.
+
+    The simulators answer so for today and later days; WeChat also for a past day without transactions.
+    """
+
+
 @runtime_checkable
 class ChannelAdapter(Protocol):
     """A client of one channel's protocol; every method talks HTTP to the channel's base URL."""
@@ -273,6 +306,9 @@ class ChannelAdapter(Protocol):
         """The answer the channel expects to a payment or refund notification: its exact acknowledgement, or not."""
         ...
 
-    async def download_bill(self, day: date) -> list[BillEntry]:
-        """Fetch and parse the channel's bill for one Beijing-time day."""
+    async def download_bill(self, day: date) -> Bill:
+        """Fetch and parse the channel's bill for one Beijing business day; BillNotReady when it has none.
+
+        Malformed lines are in `bad_lines`; a bill that cannot be read at all raises ChannelUnavailable.
+        """
         ...

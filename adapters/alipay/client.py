@@ -33,7 +33,7 @@ from adapters.alipay.wire import (
     yuan_to_fen,
 )
 from adapters.protocol import (
-    BillEntry,
+    Bill,
     ChannelUnavailable,
     MicropayRequest,
     Notification,
@@ -177,15 +177,18 @@ class AlipayAdapter:
         """Alipay stops retrying on the exact text `success`; anything else is a failure."""
         return NotificationAck(200, "text/plain", b"success" if accepted else b"fail")
 
-    async def download_bill(self, day: date) -> list[BillEntry]:
-        """The zipped GBK trade bill for one Beijing day: ask for its link, then fetch it."""
+    async def download_bill(self, day: date) -> Bill:
+        """The zipped GBK trade bill for one Beijing day: ask for its link, then fetch it.
+
+        `isp.bill_not_exist` (a day not over yet, or one Alipay has no bill for) is BillNotReady.
+        """
         biz = {"bill_type": "trade", "bill_date": day.isoformat()}
         body = _expect(await self._call("alipay.data.dataservice.bill.downloadurl.query", biz), Code.SUCCESS)
         url = body.get("bill_download_url")
         if not isinstance(url, str) or not url:
             raise ChannelUnavailable("malformed-answer", "no bill_download_url")
         response = await self._send(lambda: self._http.get(url, timeout=self._config.timeout_s))
-        return _parsed(lambda: parse_bill(response.content))
+        return _parsed(lambda: parse_bill(response.content, day))
 
     # ---- HTTP glue -----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,6 @@ from adapters.alipay.wire import (
     SubCode,
     WireTradeStatus,
     answer,
-    beijing_today,
     bill_archive_name,
     compact_json,
     decode_form,
@@ -60,6 +60,7 @@ from adapters.alipay.wire import (
 )
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
 from adapters.simcore.bank import Outcome, RefundRules, SimBank, SimOrder, SimOrderState, SimRefundState
+from adapters.simcore.billing import REVOKED
 from adapters.simcore.faults import OperationFault
 from adapters.simcore.keys import load_or_create_rsa_key, public_pem
 from adapters.simcore.notifier import OutgoingNotification
@@ -358,7 +359,7 @@ class AlipaySimulator(ChannelSimulator):
         queued = self._queued_fault("download_bill")
         if queued is not None:
             return queued, _failure(queued, _FAILURES)
-        if day > beijing_today():
+        if not self.bill_exists(day):  # only days that are over (CHANNELS.md section 9)
             return None, answer(Code.BUSINESS_FAILED, SubCode.BILL_NOT_EXIST)
         stamp = str(int(time.time() * 1000))
         query = {
@@ -387,25 +388,26 @@ class AlipaySimulator(ChannelSimulator):
         return Response(archive, media_type="application/zip", headers={"Content-Disposition": disposition})
 
     def _bill_lines(self, day: date) -> list[BillLine]:
+        """The day's lines; a cancelled payment is its trade line and a refund line marked as a cancel."""
         lines = []
-        for entry in self.bank.bill(day):
-            order = self.bank.orders[entry.out_trade_no]
-            refund = entry.kind != "charge"
-            lines.append(
-                BillLine(
-                    kind="refund" if refund else "payment",
-                    trade_no=order.trade_no,
-                    out_trade_no=order.out_trade_no,
-                    subject=self._subjects.get(order.out_trade_no, ""),
-                    created_at=order.created_at,
-                    finished_at=entry.at,
-                    buyer_logon_id=self._trade_fields(order)["buyer_logon_id"],
-                    order_fen=order.amount_fen,
-                    amount_fen=entry.amount_fen,
-                    out_request_no=entry.reference if entry.kind == "refund" else "",
-                    terminal_id=self._terminals.get(order.out_trade_no, ""),
-                )
+        for line in self.bills.lines(day):
+            row = BillLine(
+                kind=line.kind,
+                trade_no=line.trade_no,
+                out_trade_no=line.out_trade_no,
+                subject=self._subjects.get(line.out_trade_no, ""),
+                created_at=line.created_at,
+                finished_at=line.at,
+                buyer_logon_id=_user_ids(line.customer_id)[1],
+                order_fen=line.amount_fen,
+                amount_fen=line.amount_fen,
+                out_request_no=line.out_refund_no,
+                terminal_id=self._terminals.get(line.out_trade_no, ""),
+                fee_fen=line.fee_fen,
             )
+            lines.append(row)
+            if line.kind == "payment" and line.status == REVOKED:
+                lines.append(replace(row, kind="cancel", out_request_no="", fee_fen=0))
         return lines
 
     # ---- notifications -------------------------------------------------------------------------------
@@ -490,12 +492,11 @@ class AlipaySimulator(ChannelSimulator):
 
     def _trade_fields(self, order: SimOrder) -> dict[str, Any]:
         """The trade's ids, a stable 2088... user id per customer, Alipay's masked logon id, the amount."""
-        digest = hashlib.sha256((order.customer_id or "").encode()).digest()
-        user_id = f"2088{int.from_bytes(digest[:8], 'big') % 10**12:012d}"
+        user_id, logon_id = _user_ids(order.customer_id or "")
         return {
             "trade_no": order.trade_no,
             "out_trade_no": order.out_trade_no,
-            "buyer_logon_id": f"1{user_id[4:6]}****{user_id[-4:]}",
+            "buyer_logon_id": logon_id,
             "buyer_user_id": user_id,
             "total_amount": fen_to_yuan(order.amount_fen),
         }
@@ -611,6 +612,13 @@ def _pem(key_path: Path) -> tuple[str, str]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return private.decode("ascii"), public_pem(key)
+
+
+def _user_ids(customer_id: str) -> tuple[str, str]:
+    """A stable 2088... user id per customer, and Alipay's masked logon id for it."""
+    digest = hashlib.sha256(customer_id.encode()).digest()
+    user_id = f"2088{int.from_bytes(digest[:8], 'big') % 10**12:012d}"
+    return user_id, f"1{user_id[4:6]}****{user_id[-4:]}"
 
 
 def create_simulator(var_dir: Path, settings: SimulatorSettings | None = None) -> AlipaySimulator:

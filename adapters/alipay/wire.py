@@ -22,10 +22,24 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from adapters.alipay.signing import RSA2, Rsa2Signer
+from adapters.billparse import (
+    CANCEL,
+    PAYMENT,
+    REFUND,
+    REVOKED,
+    SUCCESS,
+    BillRow,
+    fold_cancellations,
+    positive,
+    read_bill,
+)
+from adapters.billparse import yuan_to_fen as bill_yuan_to_fen
 from adapters.protocol import (
     AlreadyPaid,
     AuthCodeInvalid,
+    Bill,
     BillEntry,
+    BillNotReady,
     ChannelError,
     ChannelUnavailable,
     DefiniteFailure,
@@ -37,6 +51,7 @@ from adapters.protocol import (
     RequestRejected,
     TradeResult,
     TradeStatus,
+    WireFormatError,
 )
 
 GATEWAY_PATH = "/gateway.do"
@@ -358,6 +373,7 @@ _SUB_CODE_ERRORS: dict[str, type[ChannelError]] = {
     SubCode.CONTEXT_INCONSISTENT: OrderStateConflict,
     SubCode.TRADE_STATUS_ERROR: OrderStateConflict,
     SubCode.TRADE_NOT_EXIST: OrderNotFound,
+    SubCode.BILL_NOT_EXIST: BillNotReady,
     **dict.fromkeys(
         (
             SubCode.BUYER_BALANCE_NOT_ENOUGH,
@@ -481,27 +497,53 @@ BILL_COLUMNS = (
     "分润（元）",
     "备注",
 )
-BILL_KINDS = {"payment": "交易", "refund": "退款"}
+BILL_KINDS = {"payment": "交易", "refund": "退款", "cancel": "退款"}  # a cancel is a refund line, marked in 备注
+CANCEL_REMARK = "交易撤销"  # our mark on the refund line of a cancelled (reversed) payment: see docs/bills.md
 BILL_ENCODING = "gbk"  # Alipay's bills are GBK text
 _DETAIL_SUFFIX = "_业务明细.csv"
 _SUMMARY_SUFFIX = "_业务明细(汇总).csv"
+SUMMARY_COLUMNS = (
+    "门店编号",
+    "门店名称",
+    "交易订单总笔数",
+    "退款订单总笔数",
+    "订单金额（元）",
+    "商家实收（元）",
+    "支付宝优惠（元）",
+    "商家优惠（元）",
+    "卡消费金额（元）",
+    "服务费（元）",
+    "分润（元）",
+    "实收净额（元）",
+)
 
 
 @dataclass(frozen=True)
 class BillLine:
     """One business line of the trade bill as the simulator's books know it."""
 
-    kind: str  # "payment" or "refund"
+    kind: str  # "payment", "refund", or "cancel" (the refund line of a cancelled payment)
     trade_no: str
     out_trade_no: str
     subject: str
     created_at: datetime
     finished_at: datetime
     buyer_logon_id: str
-    order_fen: int
+    order_fen: int  # the order's amount
     amount_fen: int  # this line's money: the charge, or the refund
     out_request_no: str = ""
     terminal_id: str = ""
+    fee_fen: int = 0  # the service fee charged on a payment, or given back on a refund (>= 0)
+
+    @property
+    def signed_fen(self) -> int:
+        """商家实收 and the refund's 订单金额: what the merchant received, negative on refund lines."""
+        return self.amount_fen if self.kind == "payment" else -self.amount_fen
+
+    @property
+    def signed_fee_fen(self) -> int:
+        """服务费: the fee charged, negative when given back."""
+        return self.fee_fen if self.kind == "payment" else -self.fee_fen
 
 
 def bill_archive_name(account: str, day: date) -> str:
@@ -535,7 +577,6 @@ def _bill_detail(account: str, day: date, lines: Sequence[BillLine], exported_at
     out.write("\r\n")
     writer.writerow(BILL_COLUMNS)
     for line in lines:
-        received = _yuan_text(-line.amount_fen if line.kind == "refund" else line.amount_fen)
         row = dict.fromkeys(BILL_COLUMNS, "")
         row.update(
             {
@@ -547,9 +588,11 @@ def _bill_detail(account: str, day: date, lines: Sequence[BillLine], exported_at
                 "完成时间": to_wire_time(line.finished_at),
                 "终端号": line.terminal_id,
                 "对方账户": line.buyer_logon_id,
-                "订单金额（元）": fen_to_yuan(line.order_fen),
-                "商家实收（元）": received,
+                "订单金额（元）": _yuan_text(line.signed_fen),
+                "商家实收（元）": _yuan_text(line.signed_fen),
                 "退款批次号/请求号": line.out_request_no,
+                "服务费（元）": _yuan_text(line.signed_fee_fen),
+                "备注": CANCEL_REMARK if line.kind == "cancel" else "",
             }
         )
         for column in BILL_COLUMNS:
@@ -557,54 +600,103 @@ def _bill_detail(account: str, day: date, lines: Sequence[BillLine], exported_at
                 row[column] = _yuan_text(0)
         # Alipay pads every value with a tab so spreadsheets keep long numbers as text.
         writer.writerow(f"{row[column]}\t" for column in BILL_COLUMNS)
-    payments = sum(1 for line in lines if line.kind == "payment")
+    payments = [line for line in lines if line.kind == "payment"]
+    refunds = [line for line in lines if line.kind != "payment"]
     out.write("#" + "-" * 40 + "业务明细列表结束" + "-" * 38 + "\r\n")
-    out.write(f"#交易合计：{payments}笔，退款合计：{len(lines) - payments}笔\r\n")
+    out.write(f"#交易合计：{len(payments)}笔，商家实收共{_yuan_text(_received(payments))}元，商家优惠共0.00元\r\n")
+    out.write(f"#退款合计：{len(refunds)}笔，商家实收共{_yuan_text(_received(refunds))}元，商家优惠共0.00元\r\n")
     out.write(f"#导出时间：[{exported_at.astimezone(BEIJING):%Y年%m月%d日 %H:%M:%S}]\r\n")
     return out.getvalue()
+
+
+def _received(lines: Sequence[BillLine]) -> int:
+    return sum(line.signed_fen for line in lines)
 
 
 def _bill_summary(account: str, day: date, lines: Sequence[BillLine], exported_at: datetime) -> str:
+    """One row per store (a terminal stands for its store here), then the 合计 row."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     out.write("\r\n".join([*_bill_header("支付宝业务汇总查询", account, day), ""]))
-    writer.writerow(["门店编号", "门店名称", "交易订单总笔数", "退款订单总笔数", "订单金额（元）", "商家实收（元）"])
-    payments = [line for line in lines if line.kind == "payment"]
-    paid_fen = sum(line.amount_fen for line in payments)
-    net_fen = paid_fen - sum(line.amount_fen for line in lines if line.kind == "refund")
-    writer.writerow(["合计", "", len(payments), len(lines) - len(payments), _yuan_text(paid_fen), _yuan_text(net_fen)])
+    writer.writerow(SUMMARY_COLUMNS)
+    stores = sorted({line.terminal_id for line in lines})
+    for store in stores:
+        writer.writerow(_summary_row(store, [line for line in lines if line.terminal_id == store]))
+    writer.writerow(_summary_row("合计", lines))
     out.write(f"#导出时间：[{exported_at.astimezone(BEIJING):%Y年%m月%d日 %H:%M:%S}]\r\n")
     return out.getvalue()
 
 
-def parse_bill(archive: bytes) -> list[BillEntry]:
-    """The business lines of a zipped trade bill; raises ValueError when it is not one."""
+def _summary_row(store: str, lines: Sequence[BillLine]) -> list[str]:
+    payments = [line for line in lines if line.kind == "payment"]
+    received, fees = _received(lines), sum(line.signed_fee_fen for line in lines)
+    zero = _yuan_text(0)
+    return [
+        store,
+        "",
+        str(len(payments)),
+        str(len(lines) - len(payments)),
+        _yuan_text(sum(line.order_fen for line in payments)),
+        _yuan_text(received),
+        zero,
+        zero,
+        zero,
+        _yuan_text(fees),
+        zero,
+        _yuan_text(received - fees),
+    ]
+
+
+_REQUIRED_BILL_COLUMNS = (
+    "支付宝交易号",
+    "商户订单号",
+    "业务类型",
+    "完成时间",
+    "订单金额（元）",
+    "商家实收（元）",
+    "服务费（元）",
+)
+
+
+def parse_bill(archive: bytes, day: date) -> Bill:
+    """The business lines of a zipped GBK trade bill by column name; a line that cannot be read is a bad line.
+
+    Line numbers count the lines of the detail CSV. WireFormatError when it is not such a bill at all.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
             detail = next(name for name in bundle.namelist() if name.endswith(_DETAIL_SUFFIX))
             text = bundle.read(detail).decode(BILL_ENCODING)
-    except (zipfile.BadZipFile, StopIteration, UnicodeDecodeError) as exc:
-        raise ValueError(f"not an Alipay trade bill: {exc}") from exc
-    rows = csv.reader(line for line in text.splitlines() if line and not line.startswith("#"))
-    header = [cell.strip() for cell in next(rows, [])]
-    if tuple(header) != BILL_COLUMNS:
-        raise ValueError("unexpected bill columns")
-    kinds = {word: kind for kind, word in BILL_KINDS.items()}
-    entries = []
-    for cells in rows:
-        row = dict(zip(BILL_COLUMNS, (cell.strip() for cell in cells), strict=True))
-        kind = kinds.get(row["业务类型"])
-        if kind is None:
-            raise ValueError(f"unknown bill line type {row['业务类型']!r}")
-        amount = row["订单金额（元）"] if kind == "payment" else row["商家实收（元）"].removeprefix("-")
-        entries.append(
-            BillEntry(
-                kind=kind,
-                out_trade_no=row["商户订单号"],
-                channel_trade_no=row["支付宝交易号"],
-                amount_fen=yuan_to_fen(amount),
-                at=from_wire_time(row["完成时间"]),
-                out_refund_no=row["退款批次号/请求号"] or None,
-            )
-        )
-    return entries
+    except (zipfile.BadZipFile, StopIteration) as exc:
+        raise WireFormatError(f"not an Alipay trade bill: {exc or 'no detail file'}") from exc
+    except UnicodeDecodeError as exc:
+        raise WireFormatError(f"the detail file is not GBK: {exc}") from exc
+    numbered = [
+        (n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")
+    ]
+    if not numbered:
+        raise WireFormatError("the detail file has no header line")
+    header = [cell.strip() for cell in _csv_cells(numbered[0][1])]
+    rows = [BillRow(n, line, [cell.strip() for cell in _csv_cells(line)]) for n, line in numbered[1:]]
+    return fold_cancellations(read_bill(day, header, rows, _REQUIRED_BILL_COLUMNS, _bill_entry))
+
+
+def _csv_cells(line: str) -> list[str]:
+    return next(csv.reader([line]), [])
+
+
+def _bill_entry(row: Mapping[str, str], line_no: int) -> BillEntry:
+    kind = row["业务类型"]
+    at = from_wire_time(row["完成时间"])
+    fee = abs(bill_yuan_to_fen(row["服务费（元）"], "服务费（元）"))
+    trade_no, out_trade_no = row["支付宝交易号"], row["商户订单号"]
+    if kind == BILL_KINDS["payment"]:
+        amount = positive(bill_yuan_to_fen(row["订单金额（元）"], "订单金额（元）"), "订单金额（元）")
+        return BillEntry(PAYMENT, out_trade_no, trade_no, amount, fee, SUCCESS, at, line_no=line_no)
+    if kind == BILL_KINDS["refund"]:
+        amount = positive(abs(bill_yuan_to_fen(row["商家实收（元）"], "商家实收（元）")), "商家实收（元）")
+        if row.get("备注") == CANCEL_REMARK:
+            return BillEntry(CANCEL, out_trade_no, trade_no, amount, 0, REVOKED, at, line_no=line_no)
+        out_refund_no = row.get("退款批次号/请求号") or None
+        return BillEntry(REFUND, out_trade_no, trade_no, amount, fee, SUCCESS, at, out_refund_no, line_no=line_no)
+    raise ValueError(f"unknown 业务类型 {kind!r}")

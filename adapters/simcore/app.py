@@ -1,7 +1,8 @@
 """The base of every channel simulator: an ASGI app with the channel's routes plus a shared control API.
 
 The control API (under `/_sim/`) is not part of any channel's protocol: it stands for the customer's phone
-(balances, payment codes, scanning a dynamic code) and lets tests read the ledger and queue faults.
+(balances, payment codes, scanning a dynamic code) and lets tests read the ledger, queue faults and plant
+differences in a day's bill (`/_sim/bill/plants`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import contextlib
 import html
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +22,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.bank import BankSettings, Outcome, SimBank, SimOrder, SimRefund
+from adapters.simcore.billing import BillBook, FeeRules, PlantKind, beijing_today
 from adapters.simcore.faults import Fault, NotifyFault, OperationFault, RefundFault
+from adapters.simcore.fees import fee_fen
 from adapters.simcore.notifier import Notifier, OutgoingNotification
 
 
@@ -33,6 +36,9 @@ class SimulatorSettings:
     latency_s: float = 0.0  # every protocol answer waits this long (an asyncio sleep: other requests go on)
     hang_s: float = 10.0  # how long an HTTP-timeout fault holds the request before answering
     notify_ladder_s: Sequence[float] | None = None  # None: the channel's own retry ladder
+    fee_rate_bp: int | None = None  # the fee rate in basis points; None: the channel's default (wechat 60, ...)
+    refund_returns_fee: bool | None = None  # a refund gives its share of the fee back; None: the channel's default
+    bills_for_today: bool = False  # serve today's bill (so far) as if the day were over: for tests and demos
 
 
 class ChannelSimulator:
@@ -40,6 +46,9 @@ class ChannelSimulator:
 
     #: The channel's own notification retry ladder in seconds (CHANNELS.md section 6).
     notify_ladder_s: Sequence[float] = ()
+    #: The channel's fee rate in basis points unless the settings say otherwise, and whether refunds give fees back.
+    default_fee_rate_bp: int = 60
+    default_refund_returns_fee: bool = True
 
     def __init__(self, settings: SimulatorSettings, bank: SimBank) -> None:
         self.settings = settings
@@ -48,6 +57,11 @@ class ChannelSimulator:
         self.notifier = Notifier(ladder=ladder, time_scale=settings.bank.time_scale)
         self._timers: set[asyncio.Task[None]] = set()
         bank.on_refund_finished = self._refund_finished
+        rate_bp = settings.fee_rate_bp if settings.fee_rate_bp is not None else self.default_fee_rate_bp
+        returns_fee = settings.refund_returns_fee
+        fee_rules = FeeRules(rate_bp, self.default_refund_returns_fee if returns_fee is None else returns_fee)
+        fee_fen(0, fee_rules.rate_bp)  # refuses a rate outside 0-10000 bp now rather than at the first bill
+        self.bills = BillBook(bank, fee_rules)
         self.app = Starlette(routes=[*self.protocol_routes(), *self._control_routes()], lifespan=self._lifespan)
 
     @contextlib.asynccontextmanager
@@ -87,6 +101,11 @@ class ChannelSimulator:
             delay += self.settings.hang_s
         if delay > 0:
             await asyncio.sleep(delay)
+
+    def bill_exists(self, day: date) -> bool:
+        """Whether the channel has built the bill of a Beijing day: only once the day is over (or by the settings)."""
+        today = beijing_today()
+        return day < today or (self.settings.bills_for_today and day == today)
 
     # ---- notifications -------------------------------------------------------------------------------
 
@@ -146,6 +165,9 @@ class ChannelSimulator:
             Route("/_sim/orders/{out_trade_no}/backdate", self._backdate, methods=["POST"]),
             Route("/_sim/faults", self._inject_fault, methods=["POST"]),
             Route("/_sim/notifications", self._notifications, methods=["GET"]),
+            Route("/_sim/bill/plants", self._plant, methods=["POST"]),
+            Route("/_sim/bill/plants", self._plants, methods=["GET"]),
+            Route("/_sim/bill/plants", self._clear_plants, methods=["DELETE"]),
         ]
 
     async def _create_customer(self, request: Request) -> Response:
@@ -274,6 +296,51 @@ class ChannelSimulator:
     async def _notifications(self, request: Request) -> Response:
         attempts = [{**asdict(a), "at": a.at.isoformat()} for a in self.notifier.attempts]
         return JSONResponse({"attempts": attempts})
+
+    async def _plant(self, request: Request) -> Response:
+        """Plant a difference in a day's bill: `{"date": "YYYY-MM-DD", "kind": ..., "out_trade_no": ...}`."""
+        body = await _json_body(request)
+        try:
+            day = date.fromisoformat(str(body.get("date")))
+            kind = PlantKind(str(body.get("kind")))
+        except ValueError:
+            return _bad(f"date must be YYYY-MM-DD and kind one of {[k.value for k in PlantKind]}")
+        out_trade_no, amount_fen, fee = body.get("out_trade_no"), body.get("amount_fen"), body.get("fee_fen")
+        if out_trade_no is not None and (not isinstance(out_trade_no, str) or not out_trade_no):
+            return _bad("out_trade_no must be a non-empty string")
+        if amount_fen is not None and not _positive_int(amount_fen):
+            return _bad("amount_fen must be a positive integer")
+        if fee is not None and not (_positive_int(fee) or fee == 0):
+            return _bad("fee_fen must be a non-negative integer")
+        try:
+            line = self.bills.plant(day, kind, out_trade_no, amount_fen, fee)
+        except ValueError as exc:
+            return _bad(str(exc))
+        except LookupError as exc:
+            return _bad(str(exc), 404)
+        planted = {
+            "date": day.isoformat(),
+            "kind": kind.value,
+            "out_trade_no": line.out_trade_no,
+            "channel_trade_no": line.trade_no,
+            "amount_fen": line.amount_fen,
+            "fee_fen": line.fee_fen,
+            "status": line.status,
+        }
+        return JSONResponse(planted, status_code=201)
+
+    async def _plants(self, request: Request) -> Response:
+        plants = [
+            {**asdict(plant), "day": plant.day.isoformat(), "kind": plant.kind.value} for plant in self.bills.plants
+        ]
+        return JSONResponse({"plants": plants})
+
+    async def _clear_plants(self, request: Request) -> Response:
+        return JSONResponse({"cleared": self.bills.clear()})
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import itertools
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
@@ -492,11 +492,20 @@ class SimBank:
             self.on_refund_finished(order, refund)
 
     def backdate(self, out_trade_no: str, by: timedelta) -> SimOrder | None:
-        """Move an order's creation and payment back in time (to test refund windows)."""
+        """Move an order back in time (refund windows, bills of past days): its creation, payment, refunds so far
+        and their ledger entries."""
         order = self.orders.get(out_trade_no)
         if order is not None:
             order.created_at -= by
             order.paid_at = order.paid_at - by if order.paid_at is not None else None
+            order.closed_at = order.closed_at - by if order.closed_at is not None else None
+            for refund in order.refunds.values():
+                refund.at -= by
+                refund.finished_at = refund.finished_at - by if refund.finished_at is not None else None
+            self.ledger = [
+                replace(entry, at=entry.at - by) if entry.out_trade_no == out_trade_no else entry
+                for entry in self.ledger
+            ]
         return order
 
     # ---- bills ---------------------------------------------------------------------------------------
@@ -504,6 +513,10 @@ class SimBank:
     def bill(self, day: date) -> list[LedgerEntry]:
         """Ledger entries whose Beijing-time date is `day`."""
         return [entry for entry in self.ledger if (entry.at + BEIJING).date() == day]
+
+    def new_trade_no(self) -> str:
+        """A fresh channel trade number of this bank's shape (for invented bill lines)."""
+        return self._number("")
 
     # ---- internals -----------------------------------------------------------------------------------
 

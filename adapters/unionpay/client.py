@@ -11,7 +11,7 @@ from typing import TypeVar
 import httpx
 
 from adapters.protocol import (
-    BillEntry,
+    Bill,
     ChannelUnavailable,
     MicropayRequest,
     Notification,
@@ -229,12 +229,15 @@ class UnionpayAdapter:
             return NotificationAck(200, "text/plain", b"success")
         return NotificationAck(400, "text/plain", b"fail")
 
-    async def download_bill(self, day: date) -> list[BillEntry]:
-        """downloadBill (our proposal, see the simulator): the day's CSV comes back inside the signed answer."""
+    async def download_bill(self, day: date) -> Bill:
+        """downloadBill (our proposal, see the simulator): the day's file comes back inside the signed answer.
+
+        respCode 98 (文件不存在: the day is not over) is BillNotReady.
+        """
         answer = await self._call("downloadBill", {"billDate": to_wire_date(day)})
         if answer["respCode"] != RespCode.SUCCESS:
             raise error_for(answer)
-        return _readable(parse_bill, answer.get("fileContent", ""))
+        return _readable(lambda text: parse_bill(text, day), answer.get("fileContent", ""))
 
     # ---- transport -----------------------------------------------------------------------------------
 

@@ -5,11 +5,13 @@ Operation names for faults queued through `/_sim/faults`: micropay, precreate (u
 (closeOrder on a bar-code payment), close (closeOrder on a dynamic order), refund, refund_query, bill.
 
 `downloadBill` is our proposal [P], modelled on ACP's file-transfer transaction: surface B publishes no bill API,
-so the day's CSV travels as the `fileContent` field of a signed answer.
+so the day's file (see `wire.render_bill` and docs/bills.md) travels as the `fileContent` field of a signed
+answer; a day that is not over yet is respCode 98 (ACP's 文件不存在).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,7 +26,6 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
 from adapters.simcore.bank import (
-    LedgerEntry,
     Outcome,
     RefundRules,
     SimBank,
@@ -33,6 +34,7 @@ from adapters.simcore.bank import (
     SimRefund,
     SimRefundState,
 )
+from adapters.simcore.billing import REVOKED, SimBillLine
 from adapters.simcore.keys import load_or_create_rsa_key, public_pem
 from adapters.simcore.notifier import OutgoingNotification
 from adapters.unionpay.client import UnionpayConfig
@@ -218,6 +220,9 @@ class UnionpaySimulator(ChannelSimulator):
 
     #: Not public for surface B: our proposal [P], about WeChat's first steps stretched over ~3.5 h.
     notify_ladder_s = (15.0, 60.0, 300.0, 1800.0, 3600.0, 7200.0)
+    #: 0.38 % (CHANNELS.md section 9 quotes 0.38-0.40 %); a refund gives no fee back [P].
+    default_fee_rate_bp = 38
+    default_refund_returns_fee = False
 
     def __init__(
         self,
@@ -381,8 +386,12 @@ class UnionpaySimulator(ChannelSimulator):
         queued = self._queued("bill")
         if queued is not None:
             return queued
-        rows = [self._bill_row(entry) for entry in self.bank.bill(from_wire_date(fields["billDate"]))]
-        return _answer(RespCode.SUCCESS, Outcome.OK, billDate=fields["billDate"], fileContent=render_bill(rows))
+        day = from_wire_date(fields["billDate"])
+        if not self.bill_exists(day):
+            return _answer(RespCode.FILE_NOT_FOUND, None, billDate=fields["billDate"])
+        rows = [row for line in self.bills.lines(day) for row in self._bill_rows(line)]
+        content = render_bill(self.mer_id, day, rows)
+        return _answer(RespCode.SUCCESS, Outcome.OK, billDate=fields["billDate"], fileContent=content)
 
     # ---- helpers -------------------------------------------------------------------------------------
 
@@ -410,30 +419,46 @@ class UnionpaySimulator(ChannelSimulator):
             "payTime": to_wire_time(order.paid_at) if order.paid_at else None,
         }
 
-    def _bill_row(self, entry: LedgerEntry) -> BillRow:
-        order = self.bank.orders[entry.out_trade_no]
-        if entry.kind == "charge":
-            return BillRow(entry.at, TxnType.CONSUME, entry.out_trade_no, entry.reference, entry.amount_fen)
-        if entry.kind == "refund":
-            refund_no = order.refunds[entry.reference].refund_no
-            return BillRow(
-                entry.at,
+    def _bill_rows(self, line: SimBillLine) -> list[BillRow]:
+        """A payment's consume row (and its cancel row when it was cancelled), or a refund's row."""
+        account = _masked_account(line.customer_id)
+        if line.kind == "refund":
+            refund = BillRow(
+                line.at,
                 TxnType.REFUND,
-                entry.reference,
-                refund_no,
-                entry.amount_fen,
-                order.out_trade_no,
-                order.trade_no,
+                line.out_refund_no,
+                line.refund_no,
+                line.amount_fen,
+                line.out_trade_no,
+                line.trade_no,
+                fee_fen=line.fee_fen,
+                account=account,
+                orig_txn_time=line.created_at,
             )
-        return BillRow(
-            entry.at,
-            TxnType.CONSUME_CANCEL,
-            order.out_trade_no,
-            entry.reference,
-            entry.amount_fen,
-            order.out_trade_no,
-            order.trade_no,
+            return [refund]
+        consume = BillRow(
+            line.at,
+            TxnType.CONSUME,
+            line.out_trade_no,
+            line.trade_no,
+            line.amount_fen,
+            fee_fen=line.fee_fen,
+            account=account,
         )
+        if line.status != REVOKED:
+            return [consume]
+        cancel = BillRow(
+            line.at,
+            TxnType.CONSUME_CANCEL,
+            line.out_trade_no,
+            line.trade_no,
+            line.amount_fen,
+            line.out_trade_no,
+            line.trade_no,
+            account=account,
+            orig_txn_time=line.at,
+        )
+        return [consume, cancel]
 
     # ---- ChannelSimulator hooks ----------------------------------------------------------------------
 
@@ -470,6 +495,12 @@ class UnionpaySimulator(ChannelSimulator):
     def order_for_code_url(self, code_url: str) -> str | None:
         token = qr_token(code_url)
         return self._qr_codes.by_token.get(token) if token is not None else None
+
+
+def _masked_account(customer_id: str) -> str:
+    """The payer's 19-digit account as the bill shows it: 6217, eleven stars, four digits stable per customer."""
+    digest = hashlib.sha256(customer_id.encode()).digest()
+    return f"6217{'*' * 11}{int.from_bytes(digest[:4], 'big') % 10_000:04d}"
 
 
 def _refund_fields(order: SimOrder, refund: SimRefund) -> dict[str, WireValue]:

@@ -34,6 +34,7 @@ transaction, 4x payment code, 6x account), because the public sources do not lis
 | 46   | payment code already used           | a code seen before                       | AuthCodeInvalid              |
 | 64   | insufficient balance                | a wallet that cannot cover the amount;   | PaymentDeclined; refund:     |
 |      |                                     | on a refund, the merchant's balance      | RefundRejected               |
+| 98   | file does not exist (ACP's code)    | downloadBill of a day not over yet       | BillNotReady                 |
 | 99   | unknown result / system busy        | system errors; closeOrder that must be   | OutcomeUnknown; reverse:     |
 |      |                                     | called again                             | ReverseResult(retry=True)    |
 
@@ -46,8 +47,7 @@ recall=Y, we answer 99: the result of the cancel is not final, call closeOrder a
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -55,10 +55,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 
+from adapters.billparse import CANCEL, PAYMENT, REFUND, REVOKED, SUCCESS, fold_cancellations, read_bill
+from adapters.billparse import BillRow as BillFileRow
 from adapters.protocol import (
     AlreadyPaid,
     AuthCodeInvalid,
+    Bill,
     BillEntry,
+    BillNotReady,
     ChannelError,
     DefiniteFailure,
     OrderNotFound,
@@ -71,6 +75,7 @@ from adapters.protocol import (
     RequestRejected,
     TradeResult,
     TradeStatus,
+    WireFormatError,
 )
 from adapters.unionpay.signing import WireValue, render
 
@@ -109,6 +114,7 @@ class RespCode(StrEnum):
     AUTH_CODE_EXPIRED = "45"
     AUTH_CODE_USED = "46"
     INSUFFICIENT_BALANCE = "64"
+    FILE_NOT_FOUND = "98"  # ACP's 文件不存在: no bill for that day (yet)
     UNKNOWN = "99"
 
 
@@ -131,6 +137,7 @@ RESP_MESSAGES: dict[RespCode, str] = {
     RespCode.AUTH_CODE_EXPIRED: "付款码已过期",
     RespCode.AUTH_CODE_USED: "付款码已使用",
     RespCode.INSUFFICIENT_BALANCE: "余额不足",
+    RespCode.FILE_NOT_FOUND: "文件不存在",
     RespCode.UNKNOWN: "交易状态未明",
 }
 
@@ -317,6 +324,7 @@ _FAILURES: dict[str, type[DefiniteFailure]] = {
     RespCode.AUTH_CODE_EXPIRED: AuthCodeInvalid,
     RespCode.AUTH_CODE_USED: AuthCodeInvalid,
     RespCode.INSUFFICIENT_BALANCE: PaymentDeclined,
+    RespCode.FILE_NOT_FOUND: BillNotReady,
 }
 
 #: A refund refused because of the original order's state or amounts, the window or the merchant's balance.
@@ -345,17 +353,42 @@ def error_for(fields: Mapping[str, str], *, refund: bool = False) -> ChannelErro
 
 
 # ---- the daily bill ----------------------------------------------------------------------------------
+#
+# Our approximation [P], in the spirit of UnionPay's acquirer reconciliation ("ZM") file: surface B publishes no
+# bill. `|`-separated cells under a header line of ZM-style names, `#` lines around them; amounts in fen (12
+# digits, zero-padded; a fee or settlement amount may carry a minus sign), times Beijing yyyyMMddHHmmss. A refund
+# (04) is its own order (商户订单号 = the refund number) naming its payment in the 原始 columns; a cancelled
+# payment is its consume line (01) plus a consume-cancel line (31). docs/bills.md describes every column.
 
 BILL_COLUMNS = (
-    "txnTime",
-    "txnType",
-    "orderNo",
-    "origOrderNo",
-    "transIndex",
-    "origTransIndex",
-    "txnAmt",
-    "currencyCode",
+    "交易代码",
+    "系统跟踪号",
+    "交易时间",
+    "账号",
+    "交易金额",
+    "商户订单号",
+    "原始商户订单号",
+    "银联交易号",
+    "原始银联交易号",
+    "原始交易的系统跟踪号",
+    "原始交易日期时间",
+    "商户手续费",
+    "结算金额",
+    "商户代码",
+    "终端号",
 )
+BILL_TITLE = "#云闪付二维码对账文件"
+_REQUIRED_BILL_COLUMNS = (
+    "交易代码",
+    "交易时间",
+    "交易金额",
+    "商户订单号",
+    "原始商户订单号",
+    "银联交易号",
+    "原始银联交易号",
+    "商户手续费",
+)
+_SIGNED_FEN = re.compile(r"-?\d{1,13}")
 
 
 @dataclass(frozen=True)
@@ -372,44 +405,109 @@ class BillRow:
     txn_amt: int
     orig_order_no: str = ""
     orig_trans_index: str = ""
+    fee_fen: int = 0  # charged on a consumption, given back on a refund (>= 0)
+    account: str = ""  # the payer's account, masked
+    orig_txn_time: datetime | None = None
+    term_id: str = ""
+
+    @property
+    def signed_fee_fen(self) -> int:
+        """商户手续费: what the merchant pays on this line, negative when given back."""
+        return self.fee_fen if self.txn_type is TxnType.CONSUME else -self.fee_fen
+
+    @property
+    def settlement_fen(self) -> int:
+        """结算金额: what the line adds to the merchant's settlement."""
+        gross = self.txn_amt if self.txn_type is TxnType.CONSUME else -self.txn_amt
+        return gross - self.signed_fee_fen
 
 
-def render_bill(rows: Iterable[BillRow]) -> str:
-    """The bill as CSV with a header line; times in Beijing time, amounts in fen."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(BILL_COLUMNS)
+def trace_number(reference: str) -> str:
+    """A stable 6-digit 系统跟踪号 for a channel number (ours: UnionPay assigns them per transaction)."""
+    return f"{int(hashlib.sha256(reference.encode()).hexdigest(), 16) % 1_000_000:06d}"
+
+
+def _transmission_time(moment: datetime) -> str:
+    """ZM's 10-digit MMDDhhmmss, Beijing time."""
+    return moment.astimezone(BEIJING).strftime("%m%d%H%M%S")
+
+
+def _fen_cell(fen: int) -> str:
+    return f"{'-' if fen < 0 else ''}{abs(fen):012d}"
+
+
+def render_bill(mer_id: str, day: date, rows: Iterable[BillRow]) -> str:
+    """The day's file: a title line, the header, one `|` line per row, then the 合计 trailer."""
+    rows = list(rows)
+    lines = [f"{BILL_TITLE}|{mer_id}|{to_wire_date(day)}", "|".join(BILL_COLUMNS)]
     for row in rows:
-        writer.writerow(
-            [
-                to_wire_time(row.txn_time),
-                row.txn_type.value,
-                row.order_no,
-                row.orig_order_no,
-                row.trans_index,
-                row.orig_trans_index,
-                str(row.txn_amt),
-                CURRENCY_CNY,
-            ]
-        )
-    return out.getvalue()
+        trace_of = row.trans_index + ("/31" if row.txn_type is TxnType.CONSUME_CANCEL else "")
+        cells = {
+            "交易代码": row.txn_type.value,
+            "系统跟踪号": trace_number(trace_of),
+            "交易时间": to_wire_time(row.txn_time),
+            "账号": row.account,
+            "交易金额": f"{row.txn_amt:012d}",
+            "商户订单号": row.order_no,
+            "原始商户订单号": row.orig_order_no,
+            "银联交易号": row.trans_index,
+            "原始银联交易号": row.orig_trans_index,
+            "原始交易的系统跟踪号": trace_number(row.orig_trans_index) if row.orig_trans_index else "",
+            "原始交易日期时间": row.orig_txn_time.astimezone(BEIJING).strftime("%m%d%H%M%S")
+            if row.orig_txn_time
+            else "",
+            "商户手续费": _fen_cell(row.signed_fee_fen),
+            "结算金额": _fen_cell(row.settlement_fen),
+            "商户代码": mer_id,
+            "终端号": row.term_id,
+        }
+        lines.append("|".join(cells[name] for name in BILL_COLUMNS))
+    amount = sum(row.txn_amt for row in rows)
+    fees = sum(row.signed_fee_fen for row in rows)
+    settled = sum(row.settlement_fen for row in rows)
+    lines.append(f"#合计|{len(rows)}|{_fen_cell(amount)}|{_fen_cell(fees)}|{_fen_cell(settled)}")
+    return "\r\n".join(lines) + "\r\n"
 
 
-def parse_bill(text: str) -> list[BillEntry]:
-    """Bill entries from the CSV; ValueError on a missing header, an unknown txnType or a bad amount or time."""
-    reader = csv.DictReader(io.StringIO(text))
-    if tuple(reader.fieldnames or ()) != BILL_COLUMNS:
-        raise ValueError(f"unexpected bill header {reader.fieldnames!r}")
-    return [_bill_entry(line) for line in reader]
+def parse_bill(text: str, day: date) -> Bill:
+    """The day's entries by column name; a line that cannot be read is a bad line; WireFormatError without a header."""
+    numbered = [
+        (n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.startswith("#")
+    ]
+    if not numbered:
+        raise WireFormatError("the bill has no header line")
+    header = numbered[0][1].split("|")
+    rows = [BillFileRow(n, line, [cell.strip() for cell in line.split("|")]) for n, line in numbered[1:]]
+    return fold_cancellations(read_bill(day, header, rows, _REQUIRED_BILL_COLUMNS, _bill_entry))
 
 
-def _bill_entry(line: Mapping[str, str]) -> BillEntry:
-    txn_type = TxnType(line["txnType"])
-    amount_fen = parse_fen(line["txnAmt"])
+def _bill_entry(line: Mapping[str, str], line_no: int) -> BillEntry:
+    txn_type = TxnType(line["交易代码"])
+    amount_fen = parse_fen(line["交易金额"])
     if amount_fen is None:
-        raise ValueError(f"bad txnAmt {line['txnAmt']!r}")
-    at = from_wire_time(line["txnTime"])
+        raise ValueError(f"bad 交易金额 {line['交易金额']!r}")
+    if not _SIGNED_FEN.fullmatch(line["商户手续费"]):
+        raise ValueError(f"bad 商户手续费 {line['商户手续费']!r}")
+    fee_fen = abs(int(line["商户手续费"]))
+    at = from_wire_time(line["交易时间"])
     if txn_type is TxnType.CONSUME:
-        return BillEntry("payment", line["orderNo"], line["transIndex"], amount_fen, at)
-    out_refund_no = line["orderNo"] if txn_type is TxnType.REFUND else None
-    return BillEntry("refund", line["origOrderNo"], line["origTransIndex"], amount_fen, at, out_refund_no)
+        return BillEntry(
+            PAYMENT, line["商户订单号"], line["银联交易号"], amount_fen, fee_fen, SUCCESS, at, line_no=line_no
+        )
+    out_trade_no, trade_no = line["原始商户订单号"], line["原始银联交易号"]
+    if not out_trade_no or not trade_no:
+        raise ValueError(f"a {txn_type.value} line must name its original order and transaction")
+    if txn_type is TxnType.CONSUME_CANCEL:
+        return BillEntry(CANCEL, out_trade_no, trade_no, amount_fen, 0, REVOKED, at, line_no=line_no)
+    return BillEntry(
+        REFUND,
+        out_trade_no,
+        trade_no,
+        amount_fen,
+        fee_fen,
+        SUCCESS,
+        at,
+        out_refund_no=line["商户订单号"],
+        channel_refund_no=line["银联交易号"],
+        line_no=line_no,
+    )

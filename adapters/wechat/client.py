@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import secrets
 import ssl
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,7 +14,8 @@ from typing import TypeVar
 import httpx
 
 from adapters.protocol import (
-    BillEntry,
+    Bill,
+    BillNotReady,
     ChannelError,
     ChannelUnavailable,
     MicropayRequest,
@@ -38,6 +41,7 @@ from adapters.wechat.signing import SignType, sign_type_of, signed, verify
 from adapters.wechat.wire import (
     ERROR_TYPES,
     FAIL,
+    NO_BILL_ERROR_CODE,
     NO_BILL_MESSAGE,
     REFUND_ERROR_TYPES,
     SUCCESS,
@@ -56,6 +60,7 @@ from adapters.wechat.wire import (
 )
 
 XML_CONTENT_TYPE = "text/xml; charset=utf-8"
+GZIP_MAGIC = b"\x1f\x8b"
 
 T = TypeVar("T")
 
@@ -258,15 +263,21 @@ class WechatAdapter:
 
     # ---- the daily bill ----------------------------------------------------------------------------------
 
-    async def download_bill(self, day: date) -> list[BillEntry]:
-        response = await self._post("pay/downloadbill", {"bill_date": bill_date(day), "bill_type": "ALL"})
-        if not response.content.lstrip().startswith(b"<"):  # the bill is CSV text, a refusal is XML
-            return _read(lambda: parse_bill(response.content.decode("utf-8")))
-        answer = _read(lambda: decode_xml(response.content))
-        if answer.get("return_code") == FAIL and answer.get("return_msg") == NO_BILL_MESSAGE:
-            return []  # WeChat's word for a day without transactions
-        _raise_on_failure(self._verified(answer))
-        raise ChannelUnavailable("UNPARSEABLE", "downloadbill answered XML without a failure")
+    async def download_bill(self, day: date) -> Bill:
+        """The day's ALL bill, asked for gzipped; WeChat's `No Bill Exist` (20002) is BillNotReady."""
+        fields = {"bill_date": bill_date(day), "bill_type": "ALL", "tar_type": "GZIP"}
+        content = (await self._post("pay/downloadbill", fields)).content
+        if content.startswith(GZIP_MAGIC):
+            content = _read(lambda: _gunzip(content))
+        elif content.lstrip().startswith(b"<"):  # a refusal is XML, even when GZIP was asked for
+            answer = _read(lambda: decode_xml(content))
+            if answer.get("return_code") == FAIL and (
+                answer.get("error_code") == NO_BILL_ERROR_CODE or answer.get("return_msg") == NO_BILL_MESSAGE
+            ):
+                raise BillNotReady(NO_BILL_ERROR_CODE, f"WeChat has no bill for {day}")
+            _raise_on_failure(self._verified(answer))
+            raise ChannelUnavailable("UNPARSEABLE", "downloadbill answered XML without a failure")
+        return _read(lambda: parse_bill(content.decode("utf-8"), day))
 
     # ---- transport ---------------------------------------------------------------------------------------
 
@@ -320,6 +331,13 @@ def _read(parse: Callable[[], T]) -> T:
         return parse()
     except (WireFormatError, UnicodeDecodeError) as exc:
         raise ChannelUnavailable("UNPARSEABLE", str(exc)) from exc
+
+
+def _gunzip(content: bytes) -> bytes:
+    try:
+        return gzip.decompress(content)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise WireFormatError(f"the gzipped bill does not decompress: {exc}") from exc
 
 
 def _certificate_client(config: WechatConfig) -> httpx.AsyncClient | None:

@@ -1,4 +1,8 @@
-"""The WeChat Pay APIv2 simulator: signed CDATA XML on WeChat's own paths, its envelope, err_codes and bill."""
+"""The WeChat Pay APIv2 simulator: signed CDATA XML on WeChat's own paths, its envelope, err_codes and bill.
+
+The bill (`/pay/downloadbill`) exists only for a Beijing day that is over and had transactions; otherwise it is
+the XML error `No Bill Exist` (20002), as WeChat answers. `tar_type=GZIP` gzips the text.
+"""
 
 # WeChat's own Chinese messages are quoted verbatim, fullwidth punctuation included.
 # ruff: noqa: RUF001
@@ -6,13 +10,14 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import os
 import re
 import secrets
 import string
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +27,6 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.simcore.app import ChannelSimulator, SimulatorSettings
 from adapters.simcore.bank import (
-    LedgerEntry,
     Outcome,
     RefundRules,
     SimBank,
@@ -31,6 +35,7 @@ from adapters.simcore.bank import (
     SimRefund,
     SimRefundState,
 )
+from adapters.simcore.billing import SimBillLine
 from adapters.simcore.notifier import OutgoingNotification
 from adapters.wechat.client import WechatConfig
 from adapters.wechat.refund_notify import encrypt_req_info
@@ -40,9 +45,11 @@ from adapters.wechat.wire import (
     BILL_DATE_FORMAT,
     BILL_TIME_FORMAT,
     FAIL,
+    NO_BILL_ERROR_CODE,
     NO_BILL_MESSAGE,
     SUCCESS,
     BillLine,
+    BillType,
     NotUtf8Error,
     WireFormatError,
     decode_xml,
@@ -137,8 +144,6 @@ TRADE_STATE_DESCRIPTIONS = {
     "PAYERROR": "支付失败(其他原因，如银行返回失败)",
 }
 
-BILL_TYPES = {"ALL": ("SUCCESS", "REFUND", "REVOKED"), "SUCCESS": ("SUCCESS",), "REFUND": ("REFUND", "REVOKED")}
-
 
 @dataclass(frozen=True)
 class WechatMerchant:
@@ -156,7 +161,8 @@ class Reply:
     fields: Mapping[str, str] = field(default_factory=dict)
     outcome: Outcome | None = None  # drives the latency, the hang of an HTTP timeout and the HTTP 500
     refusal: Mapping[str, str] | None = None
-    text: str | None = None
+    data: bytes | None = None  # the bill: its text, or that text gzipped
+    media_type: str = ""
 
 
 @dataclass
@@ -248,8 +254,8 @@ class WechatSimulator(ChannelSimulator):
             await self.before_answer(reply.outcome)
             if reply.outcome is Outcome.HTTP_500:
                 return PlainTextResponse("Internal Server Error", status_code=500)
-            if reply.text is not None:
-                return PlainTextResponse(reply.text)
+            if reply.data is not None:
+                return Response(reply.data, media_type=reply.media_type)
             if reply.refusal is not None:
                 return Response(encode_xml({"return_code": FAIL, **reply.refusal}), media_type=XML_MEDIA_TYPE)
             return self._signed_answer(reply.fields, sign_type)
@@ -460,45 +466,43 @@ class WechatSimulator(ChannelSimulator):
         if queued is not None:
             return _outcome_failure(queued)
         try:
+            if not (len(fields["bill_date"]) == 8 and fields["bill_date"].isdigit()):
+                raise ValueError(fields["bill_date"])
             day = datetime.strptime(fields["bill_date"], BILL_DATE_FORMAT).date()
+            bill_type = BillType(fields.get("bill_type") or "ALL")
         except ValueError:
-            return _refused("invalid bill_date", error_code="20001")
-        states = BILL_TYPES.get(fields.get("bill_type") or "ALL")
-        if states is None:
-            return _refused("invalid bill_type", error_code="20001")
-        lines = [line for line in map(self._bill_line, self.bank.bill(day)) if line.trade_state in states]
-        if not lines:
-            return _refused(NO_BILL_MESSAGE, error_code="20002")
-        return Reply(text=render_bill(lines))
+            return _refused("invalid bill_date or bill_type", error_code="20001")
+        tar_type = fields.get("tar_type", "")
+        if tar_type not in ("", "GZIP"):
+            return _refused("invalid tar_type", error_code="20001")
+        lines = [line for line in map(self._bill_line, self.bills.lines(day)) if _on_bill(line, bill_type)]
+        if not self.bill_exists(day) or not lines:  # WeChat builds no bill for a day without transactions either
+            return _refused(NO_BILL_MESSAGE, error_code=NO_BILL_ERROR_CODE)
+        text = render_bill(lines, bill_type)
+        if tar_type == "GZIP":
+            return Reply(data=gzip.compress(text.encode("utf-8")), media_type="application/x-gzip")
+        return Reply(data=text.encode("utf-8"), media_type="text/plain;charset=utf-8")
 
-    def _bill_line(self, entry: LedgerEntry) -> BillLine:
-        order = self.bank.orders[entry.out_trade_no]
-        details = self._details.get(order.out_trade_no)
-        payment = BillLine(
-            at=entry.at,
+    def _bill_line(self, line: SimBillLine) -> BillLine:
+        details = self._details.get(line.out_trade_no)
+        refund = line.kind == "refund"
+        return BillLine(
+            at=line.at,
             appid=self.merchant.appid,
             mch_id=self.merchant.mch_id,
-            transaction_id=order.trade_no,
-            out_trade_no=order.out_trade_no,
-            openid=self._openid(entry.customer_id),
-            trade_type=details.trade_type if details else "",
-            trade_state="SUCCESS",
-            paid_fen=entry.amount_fen,
+            transaction_id=line.trade_no,
+            out_trade_no=line.out_trade_no,
+            openid=self._openid(line.customer_id),
+            trade_type=details.trade_type if details else "MICROPAY",
+            trade_state="REFUND" if refund else line.status,
+            amount_fen=line.amount_fen,
+            fee_fen=line.fee_fen,
+            rate_bp=self.bills.fees.rate_bp,
+            refund_id=line.refund_no,
+            out_refund_no=line.out_refund_no,
             body=details.body if details else "",
+            refund_requested_at=line.requested_at,
         )
-        if entry.kind == "charge":
-            return payment
-        if entry.kind == "refund":
-            refund = order.refunds[entry.reference]
-            return replace(
-                payment,
-                trade_state="REFUND",
-                paid_fen=0,
-                refund_fen=entry.amount_fen,
-                refund_id=refund.refund_no,
-                out_refund_no=refund.out_refund_no,
-            )
-        return replace(payment, trade_state="REVOKED", paid_fen=0, refund_fen=entry.amount_fen)
 
     # ---- notifications and dynamic codes -----------------------------------------------------------------
 
@@ -608,6 +612,15 @@ class WechatSimulator(ChannelSimulator):
         """A stable per-appid user id in WeChat's shape: 28 characters starting with `o`."""
         digest = hashlib.sha256(f"{self.merchant.appid}:{customer_id}".encode()).digest()
         return "o" + base64.urlsafe_b64encode(digest).decode()[:27]
+
+
+def _on_bill(line: BillLine, bill_type: BillType) -> bool:
+    """Whether a line belongs on a bill of `bill_type`: SUCCESS has only kept payments, REFUND only refunds."""
+    if bill_type is BillType.SUCCESS:
+        return line.trade_state == "SUCCESS"
+    if bill_type is BillType.REFUND:
+        return line.is_refund
+    return True
 
 
 def _bill_time(moment: datetime) -> str:

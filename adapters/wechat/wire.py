@@ -7,14 +7,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from xml.etree.ElementTree import ParseError
 
 import defusedxml
 import defusedxml.ElementTree
 
+from adapters.billparse import PAYMENT, REFUND, BillRow, positive, read_bill
+from adapters.billparse import yuan_to_fen as bill_yuan_to_fen
 from adapters.protocol import (
     AlreadyPaid,
     AuthCodeInvalid,
+    Bill,
     BillEntry,
     ChannelError,
     OrderNotFound,
@@ -26,7 +30,9 @@ from adapters.protocol import (
     RequestRejected,
     TradeResult,
     TradeStatus,
+    WireFormatError,
 )
+from adapters.simcore.fees import rate_percent
 
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 SUCCESS = "SUCCESS"
@@ -35,13 +41,10 @@ WIRE_TIME_FORMAT = "%Y%m%d%H%M%S"
 BILL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BILL_DATE_FORMAT = "%Y%m%d"
 NO_BILL_MESSAGE = "No Bill Exist"
+NO_BILL_ERROR_CODE = "20002"
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FEN = re.compile(r"[0-9]{1,12}")
-
-
-class WireFormatError(ValueError):
-    """A body or field that is not what the protocol says it is."""
 
 
 class NotUtf8Error(WireFormatError):
@@ -263,14 +266,37 @@ BILL_SUMMARY_COLUMNS = (
     "订单总金额",
     "申请退款总金额",
 )
-FEE_RATE_PER_MILLE = 6  # the common 0.6% rate
+_REFUND_COLUMNS = ("微信退款单号", "商户退款单号", "退款金额", "充值券退款金额", "退款类型", "退款状态", "申请退款金额")
+_REFUND_TOTALS = ("退款总金额", "充值券退款总金额", "申请退款总金额")
+_REFUND_TIMES = ("退款申请时间", "退款成功时间")  # the REFUND bill's extra columns, after 代金券金额
+
+
+class BillType(StrEnum):
+    """`bill_type`: every line, successful payments only (no refund columns), or refunds only (two more times)."""
+
+    ALL = "ALL"
+    SUCCESS = "SUCCESS"
+    REFUND = "REFUND"
+
+    def columns(self) -> tuple[str, ...]:
+        if self is BillType.SUCCESS:
+            return tuple(name for name in BILL_COLUMNS if name not in _REFUND_COLUMNS)
+        if self is BillType.REFUND:
+            cut = BILL_COLUMNS.index("代金券金额") + 1
+            return (*BILL_COLUMNS[:cut], *_REFUND_TIMES, *BILL_COLUMNS[cut:])
+        return BILL_COLUMNS
+
+    def summary_columns(self) -> tuple[str, ...]:
+        if self is BillType.SUCCESS:
+            return tuple(name for name in BILL_SUMMARY_COLUMNS if name not in _REFUND_TOTALS)
+        return BILL_SUMMARY_COLUMNS
 
 
 @dataclass(frozen=True)
 class BillLine:
-    """One row of a bill: a payment (trade_state SUCCESS) or money given back (REFUND, REVOKED)."""
+    """One row of a bill: a payment (交易状态 SUCCESS, or REVOKED when reversed) or a refund (REFUND)."""
 
-    at: datetime
+    at: datetime  # payment: paid; refund: finished
     appid: str
     mch_id: str
     transaction_id: str
@@ -278,113 +304,147 @@ class BillLine:
     openid: str
     trade_type: str
     trade_state: str
-    paid_fen: int = 0
-    refund_fen: int = 0
+    amount_fen: int  # the payment's amount, or the refund's
+    fee_fen: int  # charged on the payment, or given back on the refund (>= 0)
+    rate_bp: int
     refund_id: str = ""
     out_refund_no: str = ""
     body: str = ""
+    refund_requested_at: datetime | None = None
 
     @property
-    def fee_fen(self) -> int:
-        """The merchant's fee; a refund gives its share back (round half up, as fen)."""
-        return (self.paid_fen * FEE_RATE_PER_MILLE + 500) // 1000 - (self.refund_fen * FEE_RATE_PER_MILLE + 500) // 1000
+    def is_refund(self) -> bool:
+        return self.trade_state == "REFUND"
 
-    def cells(self) -> tuple[str, ...]:
-        refund = bool(self.refund_fen)
-        return (
-            self.at.astimezone(BEIJING).strftime(BILL_TIME_FORMAT),
-            self.appid,
-            self.mch_id,
-            "0",
-            "",
-            self.transaction_id,
-            self.out_trade_no,
-            self.openid,
-            self.trade_type,
-            self.trade_state,
-            "OTHERS",
-            "CNY",
-            fen_to_yuan(self.paid_fen),
-            "0.00",
-            self.refund_id,
-            self.out_refund_no,
-            fen_to_yuan(self.refund_fen),
-            "0.00",
-            "ORIGINAL" if refund else "",
-            "SUCCESS" if refund else "",
-            self.body,
-            "",
-            fen_to_yuan(self.fee_fen),
-            "0.60%",
-            fen_to_yuan(self.paid_fen),
-            fen_to_yuan(self.refund_fen),
-            "",
-        )
+    @property
+    def paid_fen(self) -> int:
+        return 0 if self.is_refund else self.amount_fen
+
+    @property
+    def refund_fen(self) -> int:
+        return self.amount_fen if self.is_refund else 0
+
+    @property
+    def signed_fee_fen(self) -> int:
+        """The fee as the bill shows it: a refund's fee given back is negative."""
+        return -self.fee_fen if self.is_refund else self.fee_fen
+
+    def cells(self) -> dict[str, str]:
+        refund = self.is_refund
+        requested = self.refund_requested_at or self.at
+        return {
+            "交易时间": _bill_time_text(self.at),
+            "公众账号ID": self.appid,
+            "商户号": self.mch_id,
+            "特约商户号": "0",
+            "设备号": "",
+            "微信订单号": self.transaction_id,
+            "商户订单号": self.out_trade_no,
+            "用户标识": self.openid,
+            "交易类型": self.trade_type,
+            "交易状态": self.trade_state,
+            "付款银行": "OTHERS",
+            "货币种类": "CNY",
+            "应结订单金额": fen_to_yuan(self.paid_fen),
+            "代金券金额": "0.00",
+            "退款申请时间": _bill_time_text(requested) if refund else "",
+            "退款成功时间": _bill_time_text(self.at) if refund else "",
+            "微信退款单号": self.refund_id,
+            "商户退款单号": self.out_refund_no,
+            "退款金额": fen_to_yuan(self.refund_fen),
+            "充值券退款金额": "0.00",
+            "退款类型": "ORIGINAL" if refund else "",
+            "退款状态": "SUCCESS" if refund else "",
+            "商品名称": self.body,
+            "商户数据包": "",
+            "手续费": fee_text(self.signed_fee_fen),
+            "费率": rate_percent(self.rate_bp),
+            "订单金额": fen_to_yuan(self.paid_fen),
+            "申请退款金额": fen_to_yuan(self.refund_fen),
+            "费率备注": "",
+        }
 
 
-def render_bill(lines: Sequence[BillLine]) -> str:
-    """WeChat's bill text: a header, one backquote-prefixed row per line, then the summary header and row."""
-    summary = (
-        str(len(lines)),
-        fen_to_yuan(sum(line.paid_fen for line in lines)),
-        fen_to_yuan(sum(line.refund_fen for line in lines)),
-        "0.00",
-        fen_to_yuan(sum(line.fee_fen for line in lines)),
-        fen_to_yuan(sum(line.paid_fen for line in lines)),
-        fen_to_yuan(sum(line.refund_fen for line in lines)),
-    )
-    rows = [",".join(BILL_COLUMNS)]
-    rows += [_bill_row(line.cells()) for line in lines]
-    rows += [",".join(BILL_SUMMARY_COLUMNS), _bill_row(summary)]
+def fee_text(fen: int) -> str:
+    """A fee in yuan with WeChat's five decimals: 6 -> `0.06000`, -2 -> `-0.02000`."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}000"
+
+
+def _bill_time_text(moment: datetime) -> str:
+    return moment.astimezone(BEIJING).strftime(BILL_TIME_FORMAT)
+
+
+def render_bill(lines: Sequence[BillLine], bill_type: BillType = BillType.ALL) -> str:
+    """WeChat's bill text: a header, one backtick-prefixed row per line, then the summary header and row."""
+    totals = {
+        "总交易单数": str(len(lines)),
+        "应结订单总金额": fen_to_yuan(sum(line.paid_fen for line in lines)),
+        "退款总金额": fen_to_yuan(sum(line.refund_fen for line in lines)),
+        "充值券退款总金额": "0.00",
+        "手续费总金额": fee_text(sum(line.signed_fee_fen for line in lines)),
+        "订单总金额": fen_to_yuan(sum(line.paid_fen for line in lines)),
+        "申请退款总金额": fen_to_yuan(sum(line.refund_fen for line in lines)),
+    }
+    columns, summary = bill_type.columns(), bill_type.summary_columns()
+    rows = [",".join(columns)]
+    rows += [_bill_row([line.cells()[name] for name in columns]) for line in lines]
+    rows += [",".join(summary), _bill_row([totals[name] for name in summary])]
     return "\r\n".join(rows) + "\r\n"
 
 
 def _bill_row(cells: Sequence[str]) -> str:
-    # The backquote keeps spreadsheets from reading long order numbers as numbers.
+    # The backtick keeps spreadsheets from reading long order numbers as numbers.
     return ",".join("`" + cell for cell in cells)
 
 
-def parse_bill(text: str) -> list[BillEntry]:
-    """Payments and refunds of a bill; columns are found by name, so added columns do no harm."""
-    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
-    if not lines:
+def parse_bill(text: str, day: date) -> Bill:
+    """A bill's payments and refunds, its columns found by name; a line that cannot be read is a bad line.
+
+    A refund that has not finished (退款状态 other than SUCCESS) moved no money yet and is left out.
+    """
+    lines = text.removeprefix("\ufeff").splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    if not numbered:
         raise WireFormatError("empty bill")
-    header = lines[0].split(",")
-    try:
-        column = {name: header.index(name) for name in ("交易时间", "微信订单号", "商户订单号", "交易状态")}
-        column["退款金额"] = header.index("退款金额")
-        column["商户退款单号"] = header.index("商户退款单号")
-        column["订单金额"] = header.index("订单金额" if "订单金额" in header else "应结订单金额")
-    except ValueError as exc:
-        raise WireFormatError(f"bill header lacks a column: {exc}") from exc
-    entries = []
-    for line in lines[1:]:
-        if line.startswith(BILL_SUMMARY_COLUMNS[0]):
-            break
-        cells = line.removeprefix("`").split(",`")
-        if len(cells) != len(header):
-            raise WireFormatError(f"bill row has {len(cells)} cells, header has {len(header)}")
-        entry = _bill_entry({name: cells[index] for name, index in column.items()})
-        if entry is not None:
-            entries.append(entry)
-    return entries
+    header = numbered[0][1].split(",")
+    rows = []
+    for line_no, line in numbered[1:]:
+        cells = [cell.removeprefix("`") for cell in line.split(",")]
+        if cells[0].strip() == BILL_SUMMARY_COLUMNS[0]:
+            break  # the summary header: what follows are the day's totals
+        rows.append(BillRow(line_no, line, cells))
+    names = [name.strip() for name in header]
+    amount = "订单金额" if "订单金额" in names else "应结订单金额"
+    required = ("交易时间", "微信订单号", "商户订单号", "交易状态", "手续费", amount)
+    return read_bill(day, header, rows, required, lambda row, n: _bill_entry(row, n, amount))
 
 
-def _bill_entry(row: Mapping[str, str]) -> BillEntry | None:
-    state = row["交易状态"]
-    at = _beijing_to_utc(row["交易时间"], BILL_TIME_FORMAT)
-    if state == "SUCCESS":
-        return BillEntry("payment", row["商户订单号"], row["微信订单号"], yuan_to_fen(row["订单金额"]), at)
-    if state in ("REFUND", "REVOKED"):
+def _bill_entry(row: Mapping[str, str], line_no: int, amount_column: str) -> BillEntry | None:
+    state = row["交易状态"].strip()
+    at = _beijing_to_utc(row["交易时间"].strip(), BILL_TIME_FORMAT)
+    fee = abs(bill_yuan_to_fen(row["手续费"], "手续费"))
+    trade_no, out_trade_no = row["微信订单号"].strip(), row["商户订单号"].strip()
+    if state in ("SUCCESS", "REVOKED"):
+        amount = positive(bill_yuan_to_fen(row[amount_column], amount_column), amount_column)
+        return BillEntry(PAYMENT, out_trade_no, trade_no, amount, fee, state, at, line_no=line_no)
+    if state == "REFUND":
+        if row.get("退款状态", "SUCCESS").strip() not in ("SUCCESS", ""):
+            return None
+        refund_fen = positive(bill_yuan_to_fen(row.get("退款金额") or row["申请退款金额"], "退款金额"), "退款金额")
         return BillEntry(
-            "refund",
-            row["商户订单号"],
-            row["微信订单号"],
-            yuan_to_fen(row["退款金额"]),
+            REFUND,
+            out_trade_no,
+            trade_no,
+            refund_fen,
+            fee,
+            "SUCCESS",
             at,
-            out_refund_no=row["商户退款单号"] or None,
+            out_refund_no=row.get("商户退款单号", "").strip() or None,
+            channel_refund_no=row.get("微信退款单号", "").strip() or None,
+            line_no=line_no,
         )
-    return None
+    raise ValueError(f"unknown 交易状态 {state!r}")
 
 
 def bill_date(day: date) -> str:

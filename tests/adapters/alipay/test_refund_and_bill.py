@@ -1,10 +1,13 @@
 """alipay.trade.refund, fastpay.refund.query and the trade bill over real HTTP, with the ledger as the witness."""
 
+# Alipay's bill columns use full-width parentheses; they must stay byte-exact.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import io
 import zipfile
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -16,7 +19,7 @@ from adapters.alipay.client import AlipayAdapter
 from adapters.alipay.simulator import AlipaySimulator, adapter_config
 from adapters.alipay.wire import beijing_today
 from adapters.protocol import (
-    DefiniteFailure,
+    BillNotReady,
     OrderNotFound,
     OrderStateConflict,
     OutcomeUnknown,
@@ -26,6 +29,7 @@ from adapters.protocol import (
     TradeStatus,
 )
 from tests.adapters.alipay.conftest import micropay_request, raw_call, signed_params
+from tests.adapters.refund_support import backdate
 from tests.support.servers import serve_app
 from tests.support.simcontrol import SimControl, order_no
 
@@ -150,47 +154,58 @@ async def test_refund_query(adapter: AlipayAdapter, control: SimControl) -> None
         await adapter.refund_query(out_trade_no, "RQ-9")
 
 
-async def test_bill_lists_payments_refunds_and_reversals(adapter: AlipayAdapter, control: SimControl) -> None:
-    paid = await paid_order(adapter, control, 1_000)
-    await adapter.refund(refund_of(paid, 300, "RQ-B"))
-    reversed_ = micropay_request(await control.code("07"), amount_fen=2_000)
-    await adapter.micropay(reversed_)
-    while (await adapter.reverse(reversed_.out_trade_no)).retry:
-        pass
-    entries = await adapter.download_bill(beijing_today())
-    lines = sorted((e.kind, e.out_trade_no, e.amount_fen, e.out_refund_no) for e in entries)
-    assert lines == sorted(
-        [
-            ("payment", paid, 1_000, None),
-            ("refund", paid, 300, "RQ-B"),
-            ("payment", reversed_.out_trade_no, 2_000, None),
-            ("refund", reversed_.out_trade_no, 2_000, None),
-        ]
-    )
-    assert all(entry.at.tzinfo is not None for entry in entries)
-
-
 async def test_bill_of_a_future_day_does_not_exist(adapter: AlipayAdapter) -> None:
-    with pytest.raises(DefiniteFailure) as raised:
+    with pytest.raises(BillNotReady) as raised:
         await adapter.download_bill(beijing_today() + timedelta(days=1))
     assert raised.value.code == "isp.bill_not_exist"
 
 
-async def test_bill_link_is_a_zipped_gbk_csv_and_expires_when_forged(
+async def test_bill_of_a_quiet_past_day_is_empty(adapter: AlipayAdapter, control: SimControl) -> None:
+    await paid_order(adapter, control)
+    bill = await adapter.download_bill(beijing_today() - timedelta(days=3))
+    assert (bill.entries, bill.bad_lines) == ([], [])
+
+
+async def bill_link(http: httpx.AsyncClient, base_url: str, adapter: AlipayAdapter, day: date) -> str:
+    biz = {"bill_type": "trade", "bill_date": day.isoformat()}
+    answer = await raw_call(
+        http, base_url, signed_params(adapter._config, "alipay.data.dataservice.bill.downloadurl.query", biz)
+    )
+    url: str = answer["alipay_data_dataservice_bill_downloadurl_query_response"]["bill_download_url"]
+    return url
+
+
+async def test_bill_link_is_a_zipped_gbk_csv_pair_and_refuses_forgeries(
     adapter: AlipayAdapter, control: SimControl, sim_url: str, http: httpx.AsyncClient
 ) -> None:
-    await paid_order(adapter, control)
-    biz = {"bill_type": "trade", "bill_date": beijing_today().isoformat()}
-    answer = await raw_call(
-        http, sim_url, signed_params(adapter._config, "alipay.data.dataservice.bill.downloadurl.query", biz)
-    )
-    url = answer["alipay_data_dataservice_bill_downloadurl_query_response"]["bill_download_url"]
+    paid = await paid_order(adapter, control)
+    await adapter.refund(refund_of(paid, 300, "RQ-Z"))
+    await backdate(control, paid, 1)
+    yesterday = beijing_today() - timedelta(days=1)
+    url = await bill_link(http, sim_url, adapter, yesterday)
     assert url.startswith(sim_url + "/downloadBillFile.resource?")
     archive = zipfile.ZipFile(io.BytesIO((await http.get(url)).content))
-    detail = next(name for name in archive.namelist() if name.endswith("_业务明细.csv"))
-    text = archive.read(detail).decode("gbk")
-    assert text.startswith("#支付宝业务明细查询")
-    assert "#交易合计：1笔，退款合计：0笔" in text  # noqa: RUF001 (Alipay's full-width punctuation)
+    names = archive.namelist()
+    assert names == [
+        f"2088000000000001_{yesterday:%Y%m%d}_业务明细.csv",
+        f"2088000000000001_{yesterday:%Y%m%d}_业务明细(汇总).csv",
+    ]
+    detail = archive.read(names[0]).decode("gbk").splitlines()
+    summary = archive.read(names[1]).decode("gbk").splitlines()
+    assert detail[0] == "#支付宝业务明细查询"
+    header = detail[4].split(",")
+    payment = dict(zip(header, (cell.strip() for cell in detail[5].split(",")), strict=True))
+    refund = dict(zip(header, (cell.strip() for cell in detail[6].split(",")), strict=True))
+    assert (payment["业务类型"], payment["订单金额（元）"], payment["服务费（元）"]) == ("交易", "10.00", "0.06")
+    assert (refund["业务类型"], refund["商家实收（元）"], refund["服务费（元）"], refund["退款批次号/请求号"]) == (
+        "退款",
+        "-3.00",
+        "-0.02",  # 300 x 0.60 % = 1.8 fen given back
+        "RQ-Z",
+    )
+    assert "#交易合计：1笔，商家实收共10.00元，商家优惠共0.00元" in detail
+    assert "#退款合计：1笔，商家实收共-3.00元，商家优惠共0.00元" in detail
+    assert summary[-2].split(",")[0] == "合计" and summary[-2].split(",")[-3:] == ["0.04", "0.00", "6.96"]
     forged = (await http.get(url.replace("token=", "token=0"))).status_code
     assert forged == 403
 
@@ -202,11 +217,10 @@ async def test_mounted_simulator_builds_bill_links_under_its_prefix(
     async with serve_app(host) as root:
         base_url = f"{root}/sim/alipay"
         adapter = AlipayAdapter(adapter_config(var_dir, base_url), http)
-        await paid_order(adapter, SimControl(http, base_url))
-        biz = {"bill_type": "trade", "bill_date": beijing_today().isoformat()}
-        answer = await raw_call(
-            http, base_url, signed_params(adapter._config, "alipay.data.dataservice.bill.downloadurl.query", biz)
+        control = SimControl(http, base_url)
+        await backdate(control, await paid_order(adapter, control), 1)
+        yesterday = beijing_today() - timedelta(days=1)
+        assert (await bill_link(http, base_url, adapter, yesterday)).startswith(
+            base_url + "/downloadBillFile.resource?"
         )
-        url = answer["alipay_data_dataservice_bill_downloadurl_query_response"]["bill_download_url"]
-        assert url.startswith(base_url + "/downloadBillFile.resource?")
-        assert [entry.kind for entry in await adapter.download_bill(beijing_today())] == ["payment"]
+        assert [entry.kind for entry in (await adapter.download_bill(yesterday)).entries] == ["payment"]

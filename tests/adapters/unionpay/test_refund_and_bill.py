@@ -1,9 +1,8 @@
-"""Refunds, refund queries and the daily bill against the simulator over real HTTP, checked against the ledger."""
+"""Refunds and refund queries against the simulator over real HTTP, checked against the ledger (bills: test_bills)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,7 +17,6 @@ from adapters.protocol import (
 )
 from adapters.simcore.faults import Fault
 from adapters.unionpay.client import UnionpayAdapter
-from adapters.unionpay.wire import BEIJING
 from tests.adapters.refund_support import queried_until_final, settled_ledger
 from tests.support.simcontrol import SimControl, order_no
 
@@ -131,29 +129,3 @@ async def test_refunded_order_can_no_longer_be_reversed(adapter: UnionpayAdapter
 
     assert raised.value.code == "35"
     assert await settled_ledger(control, out) == [("charge", 5000), ("refund", 100)]
-
-
-async def test_bill_lists_payments_refunds_and_cancellations(adapter: UnionpayAdapter, control: SimControl) -> None:
-    refunded, refunded_trade_no = await paid_order(adapter, control)
-    refund = await adapter.refund(refund_of(refunded, 1200))
-    assert await settled_ledger(control, refunded) == [("charge", 5000), ("refund", 1200)]
-    cancelled, cancelled_trade_no = await paid_order(adapter, control, amount_fen=800)
-    assert (await adapter.reverse(cancelled)).retry is False
-
-    entries = await adapter.download_bill(datetime.now(BEIJING).date())
-
-    mine = [entry for entry in entries if entry.out_trade_no in (refunded, cancelled)]
-    assert [(e.kind, e.out_trade_no, e.channel_trade_no, e.amount_fen, e.out_refund_no) for e in mine] == [
-        ("payment", refunded, refunded_trade_no, 5000, None),
-        ("refund", refunded, refunded_trade_no, 1200, refund.out_refund_no),
-        ("payment", cancelled, cancelled_trade_no, 800, None),
-        ("refund", cancelled, cancelled_trade_no, 800, None),
-    ]
-    assert all(entry.at.tzinfo is not None for entry in mine)
-    assert await settled_ledger(control, cancelled) == [("charge", 800), ("reversal", 800)]
-
-
-async def test_bill_of_a_quiet_day_is_empty(adapter: UnionpayAdapter, control: SimControl) -> None:
-    await paid_order(adapter, control)
-
-    assert await adapter.download_bill((datetime.now(UTC) - timedelta(days=3)).date()) == []

@@ -1,8 +1,6 @@
-"""Refunds, refund queries, reverse after refund and the daily bill over HTTP, checked against the ledger."""
+"""Refunds, refund queries and reverse after refund over HTTP, checked against the ledger (bills: test_bills)."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +13,6 @@ from adapters.protocol import (
     TradeStatus,
 )
 from adapters.wechat.client import WechatAdapter
-from adapters.wechat.wire import BEIJING
 from tests.adapters.refund_support import queried_until_final, settled_ledger
 from tests.adapters.wechat.conftest import micropay_request
 from tests.support.simcontrol import SimControl
@@ -129,36 +126,3 @@ async def test_reverse_after_refund_is_refused(adapter: WechatAdapter, control: 
 
     assert raised.value.code == "TRADE_ERROR"
     assert await settled_ledger(control, out_trade_no) == [("charge", 1_000), ("refund", 100)]
-
-
-async def test_bill_lists_what_the_ledger_moved(adapter: WechatAdapter, control: SimControl) -> None:
-    refunded = await paid_order(adapter, control, amount_fen=1_000)
-    await adapter.refund(refund_of(refunded, "R1", 250))
-    reversed_ = await paid_order(adapter, control, amount_fen=333)
-    await adapter.reverse(reversed_)
-    kept = await paid_order(adapter, control, amount_fen=5_000)
-    assert await settled_ledger(control, refunded) == [("charge", 1_000), ("refund", 250)]
-
-    bill = await adapter.download_bill(datetime.now(BEIJING).date())
-
-    lines = sorted((entry.kind, entry.out_trade_no, entry.amount_fen, entry.out_refund_no) for entry in bill)
-    assert lines == sorted(
-        [
-            ("payment", refunded, 1_000, None),
-            ("refund", refunded, 250, "R1"),
-            ("payment", reversed_, 333, None),
-            ("refund", reversed_, 333, None),
-            ("payment", kept, 5_000, None),
-        ]
-    )
-    assert all(entry.at.tzinfo is UTC and len(entry.channel_trade_no) == 28 for entry in bill)
-    ledger = [*await control.ledger(refunded), *await control.ledger(reversed_), *await control.ledger(kept)]
-    assert sum(fen for kind, fen in ledger if kind == "charge") == sum(
-        e.amount_fen for e in bill if e.kind == "payment"
-    )
-
-
-async def test_bill_of_a_day_without_trades_is_empty(adapter: WechatAdapter, control: SimControl) -> None:
-    await paid_order(adapter, control)
-
-    assert await adapter.download_bill(datetime.now(BEIJING).date() - timedelta(days=3)) == []

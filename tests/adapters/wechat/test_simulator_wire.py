@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import secrets
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from adapters.wechat.signing import SignType, signed, verify
-from adapters.wechat.simulator import SIM_APPID, SIM_MCH_ID, WechatSimulator, load_or_create_merchant
-from adapters.wechat.wire import BEIJING, decode_xml, encode_xml
-from tests.adapters.refund_support import settled_ledger
+from adapters.wechat.simulator import SIM_APPID, SIM_MCH_ID, load_or_create_merchant
+from adapters.wechat.wire import BEIJING, BILL_COLUMNS, BILL_SUMMARY_COLUMNS, decode_xml, encode_xml
+from tests.adapters.refund_support import backdate, settled_ledger
 from tests.support.simcontrol import SimControl, order_no
 
 PATHS = [
@@ -252,27 +254,63 @@ async def test_refundquery_lists_every_refund_of_an_order(raw: RawClient, contro
     assert (by_id["refund_count"], by_id["out_refund_no_0"], by_id["refund_fee_0"]) == ("1", "R1", "250")
 
 
-async def test_downloadbill_is_wechat_csv(raw: RawClient, control: SimControl, simulator: WechatSimulator) -> None:
+async def raw_bill(raw: RawClient, **business: str) -> httpx.Response:
+    response = await raw.post("pay/downloadbill", encode_xml(signed(raw.fields(**business), raw.api_key, SignType.MD5)))
+    assert response.status_code == 200
+    return response
+
+
+async def test_downloadbill_is_wechat_text_with_fees(raw: RawClient, control: SimControl) -> None:
     paid = await raw.call("pay/micropay", **micropay_fields(await control.code("00"), total_fee="1234"))
-    day = simulator.bank.ledger[0].at
+    await raw.call(
+        "secapi/pay/refund", out_trade_no=paid["out_trade_no"], out_refund_no="R1", total_fee="1234", refund_fee="234"
+    )
+    await settled_ledger(control, paid["out_trade_no"])
+    await backdate(control, paid["out_trade_no"], 1)
+    day = (datetime.now(BEIJING) - timedelta(days=1)).strftime("%Y%m%d")
 
-    fields = signed(raw.fields(bill_date=day.astimezone(BEIJING).strftime("%Y%m%d")), raw.api_key, SignType.MD5)
-    response = await raw.post("pay/downloadbill", encode_xml(fields))
+    plain = await raw_bill(raw, bill_date=day)
+    gzipped = await raw_bill(raw, bill_date=day, tar_type="GZIP")
+    successes = (await raw_bill(raw, bill_date=day, bill_type="SUCCESS")).text.splitlines()
+    refunds = (await raw_bill(raw, bill_date=day, bill_type="REFUND")).text.splitlines()
 
-    lines = response.text.splitlines()
-    assert lines[0].split(",")[:3] == ["交易时间", "公众账号ID", "商户号"]
-    assert f",`{paid['transaction_id']},`{paid['out_trade_no']}," in lines[1]
-    assert ",`MICROPAY,`SUCCESS,`OTHERS,`CNY,`12.34," in lines[1]
-    assert lines[2].startswith("总交易单数")
-    assert lines[3].startswith("`1,`12.34,`0.00,")
+    lines = plain.text.splitlines()
+    assert gzip.decompress(gzipped.content) == plain.content
+    assert lines[0] == ",".join(BILL_COLUMNS)
+    payment = dict(zip(BILL_COLUMNS, lines[1].removeprefix("`").split(",`"), strict=True))
+    refund = dict(zip(BILL_COLUMNS, lines[2].removeprefix("`").split(",`"), strict=True))
+    assert (payment["微信订单号"], payment["商户订单号"]) == (paid["transaction_id"], paid["out_trade_no"])
+    assert (payment["交易状态"], payment["订单金额"], payment["手续费"], payment["费率"]) == (
+        "SUCCESS",
+        "12.34",
+        "0.07000",  # 1234 x 0.60 % = 7.404 fen
+        "0.60%",
+    )
+    assert (refund["交易状态"], refund["商户订单号"], refund["商户退款单号"], refund["退款金额"]) == (
+        "REFUND",
+        paid["out_trade_no"],
+        "R1",
+        "2.34",
+    )
+    assert (refund["订单金额"], refund["申请退款金额"], refund["手续费"]) == ("0.00", "2.34", "-0.01000")
+    assert lines[3] == ",".join(BILL_SUMMARY_COLUMNS)
+    assert lines[4] == "`2,`12.34,`2.34,`0.00,`0.06000,`12.34,`2.34"
+    assert "退款金额" not in successes[0] and len(successes) == 4  # header, the payment, the summary pair
+    assert successes[2] == "总交易单数,应结订单总金额,手续费总金额,订单总金额"
+    assert "退款申请时间,退款成功时间" in refunds[0] and "`REFUND," in refunds[1] and len(refunds) == 4
 
 
-async def test_downloadbill_bad_date_and_empty_day(raw: RawClient) -> None:
+async def test_downloadbill_bad_date_today_and_empty_day(raw: RawClient, control: SimControl) -> None:
+    await raw.call("pay/micropay", **micropay_fields(await control.code("00"), total_fee="100"))
     bad = await raw.call("pay/downloadbill", bill_date="2026-11-21")
+    bad_tar = await raw.call("pay/downloadbill", bill_date="20200101", tar_type="ZIP")
     empty = await raw.call("pay/downloadbill", bill_date="20200101")
+    today = await raw.call("pay/downloadbill", bill_date=datetime.now(BEIJING).strftime("%Y%m%d"), tar_type="GZIP")
 
-    assert (bad["return_code"], bad["return_msg"]) == ("FAIL", "invalid bill_date")
-    assert (empty["return_code"], empty["return_msg"], empty["error_code"]) == ("FAIL", "No Bill Exist", "20002")
+    assert (bad["return_code"], bad["error_code"]) == ("FAIL", "20001")
+    assert (bad_tar["return_code"], bad_tar["error_code"]) == ("FAIL", "20001")
+    for answer in (empty, today):
+        assert (answer["return_code"], answer["return_msg"], answer["error_code"]) == ("FAIL", "No Bill Exist", "20002")
 
 
 def test_api_key_is_generated_once_and_private(tmp_path: Path) -> None:

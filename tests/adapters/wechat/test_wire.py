@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +17,6 @@ from adapters.protocol import (
 )
 from adapters.wechat.wire import (
     REFUND_ERROR_TYPES,
-    BillLine,
     NotUtf8Error,
     WireFormatError,
     decode_xml,
@@ -26,8 +24,6 @@ from adapters.wechat.wire import (
     error_for,
     fen_to_yuan,
     from_wire_time,
-    parse_bill,
-    render_bill,
     to_wire_time,
     yuan_to_fen,
 )
@@ -85,42 +81,6 @@ def test_yuan_conversion_is_exact() -> None:
     for bad in ("1.005", "abc", "Infinity"):
         with pytest.raises(WireFormatError):
             yuan_to_fen(bad)
-
-
-def test_bill_round_trip() -> None:
-    at = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
-    payment = BillLine(
-        at=at,
-        appid="wx1",
-        mch_id="1",
-        transaction_id="4200000001202611210000000001",
-        out_trade_no="A1",
-        openid="o1",
-        trade_type="MICROPAY",
-        trade_state="SUCCESS",
-        paid_fen=1_234,
-        body="coffee",
-    )
-    refund = dataclasses.replace(
-        payment, trade_state="REFUND", paid_fen=0, refund_fen=234, refund_id="50", out_refund_no="R1"
-    )
-    text = render_bill([payment, refund])
-
-    lines = text.splitlines()
-    assert lines[0].startswith("交易时间,公众账号ID,商户号")
-    assert lines[1].startswith("`2026-11-21 10:00:00,`wx1,`1,")
-    assert lines[3].startswith("总交易单数,应结订单总金额,退款总金额")
-    assert lines[4].startswith("`2,`12.34,`2.34,")
-    entries = parse_bill(text)
-    assert [(e.kind, e.amount_fen, e.out_refund_no, e.at) for e in entries] == [
-        ("payment", 1_234, None, at),
-        ("refund", 234, "R1", at),
-    ]
-
-
-def test_bill_with_wrong_header_is_refused() -> None:
-    with pytest.raises(WireFormatError):
-        parse_bill("a,b,c\r\n`1,`2,`3\r\n")
 
 
 @pytest.mark.parametrize(
