@@ -20,6 +20,7 @@ from gateway.api import (
     payments,
     qr,
     receipts,
+    reconciliations,
     refunds,
     reports,
     settlements,
@@ -82,6 +83,7 @@ TAGS = [
     {"name": "Operators", "description": "Your cashiers and supervisors, who sign in on terminals (merchant API key)."},
     {"name": "Fees", "description": "The fee rate you pay on each channel (merchant API key)."},
     {"name": "Reports", "description": "Daily reports of your takings (merchant API key)."},
+    {"name": "Reconciliation", "description": "Your days matched against the channels' bills (merchant API key)."},
     {"name": "Terminal payments", "description": "Signed terminal requests: take payments."},
     {
         "name": "Terminal",
@@ -95,7 +97,7 @@ TAGS = [
 
 
 async def start(runtime: Runtime) -> None:
-    """Migrate (when configured) and, in dev mode, make sure the demo merchant exists."""
+    """Migrate (when configured), in dev mode make sure the demo merchant exists, and start the background work."""
     settings = runtime.settings
     if settings.should_migrate_on_start:
         await upgrade(runtime.db)
@@ -103,6 +105,7 @@ async def start(runtime: Runtime) -> None:
         credentials_path = settings.var_dir / "demo-credentials.json"
         seed = await ensure_demo_merchant(runtime.merchants, credentials_path, runtime.cameras)
         print(seed.banner(f"{settings.base_url}/docs"), flush=True)
+    await runtime.reconciliations.schedule_daily()
     runtime.start_background()
 
 
@@ -141,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operators,
         fees,
         reports,
+        reconciliations,
         refunds,
         payments,
         transactions,

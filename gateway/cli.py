@@ -14,15 +14,18 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from tqdm import tqdm
 
 from gateway.config import Settings
 from gateway.domain.channels import Channel
 from gateway.domain.errors import DomainError
 from gateway.runtime import ConfigurationError, Runtime
 from gateway.services.operators import OPERATOR_ROLES
+from gateway.services.reconciliations import reconciliation_view
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -74,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     db_restore = db.add_parser("restore", help="put a backup in place of the SQLite database (gateway stopped)")
     db_restore.add_argument("path", type=Path)
     db_restore.set_defaults(run=_db_restore)
+
+    reconcile = commands.add_parser(
+        "reconcile", help="match each channel's bill of past Beijing days against our payments and refunds"
+    )
+    reconcile.add_argument("--date", required=True, type=_day, help="the first Beijing business day, YYYY-MM-DD")
+    reconcile.add_argument("--to", type=_day, help="the last day (default: --date); at most 31 days")
+    reconcile.add_argument("--channel", type=Channel, choices=list(Channel), help="one channel (default: all)")
+    reconcile.set_defaults(run=_reconcile)
 
     _kind_commands(commands, MERCHANTS, _add_create_merchant)
 
@@ -452,6 +463,36 @@ def _set_merchant(args: argparse.Namespace) -> None:
         required = args.refund_requires_supervisor == "true"
         await runtime.refunds.set_requires_supervisor(args.merchant_id, required)
         _print_json({"merchant_id": args.merchant_id, "refund_requires_supervisor": required})
+
+    _with_runtime(run)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
+MAX_RECONCILE_DAYS = 31
+
+
+def _reconcile(args: argparse.Namespace) -> None:
+    last = args.to or args.date
+    if not 0 <= (last - args.date).days < MAX_RECONCILE_DAYS:
+        raise SystemExit(f"gateway reconcile: --to must be --date or up to {MAX_RECONCILE_DAYS - 1} days after it")
+    days = [args.date + timedelta(days=n) for n in range((last - args.date).days + 1)]
+
+    async def run(runtime: Runtime) -> None:
+        channels = runtime.reconciliations.channels(args.channel)
+        done = []
+        with tqdm(total=len(days) * len(channels), desc="reconcile", unit="bill", file=sys.stderr) as progress:
+            for day in days:
+                for channel in channels:
+                    progress.set_postfix_str(f"{day} {channel}")
+                    done.append(reconciliation_view(await runtime.reconciliations.reconcile(day, channel)))
+                    progress.update()
+        _print_json({"reconciliations": done})
 
     _with_runtime(run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Literal
 
@@ -73,6 +74,13 @@ class Settings(BaseSettings):
     refund_returns_fee: dict[Channel, bool] = Field(
         default_factory=lambda: dict(DEFAULT_REFUND_RETURNS_FEE),
         description="Per channel: whether a refund gives back the fee in proportion (WeChat and Alipay do).",
+    )
+    reconcile_daily: bool = Field(
+        True, description="Reconcile yesterday on every channel by itself each day (one instance runs the job)."
+    )
+    reconcile_daily_at: time = Field(
+        time(10, 0),
+        description="Beijing time of the daily reconciliation, HH:MM (the channels build their bills from 09:00).",
     )
     scan_session_ttl_s: float = Field(120.0, gt=0, description="How long a B-scan-C scan session waits for a code.")
     camera_max_frame_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest JPEG a camera may stream.")

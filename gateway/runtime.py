@@ -32,6 +32,7 @@ from gateway.services.payments import FOLLOW_UP_JOB, REVERSE_JOB, PaymentService
 from gateway.services.qr_images import QrImageCache
 from gateway.services.qr_payments import QR_EXPIRY_JOB, QR_SWEEP_JOB, QrPaymentService
 from gateway.services.receipts import ReceiptService
+from gateway.services.reconciliations import DAILY_RECONCILIATION_JOB, ReconciliationService
 from gateway.services.refunds import REFUND_JOB, RefundService
 from gateway.services.reports import ReportService
 from gateway.services.settlements import SettlementService
@@ -70,6 +71,7 @@ class Runtime:
     receipts: ReceiptService
     settlements: SettlementService
     reports: ReportService
+    reconciliations: ReconciliationService
     fee_rates: FeeRates
     qr_images: QrImageCache
     cameras: CameraService
@@ -117,8 +119,12 @@ class Runtime:
         qr_payments = QrPaymentService(db, adapters, settings, payments, refunds, pay_pages, worker.wake)
         worker.register(QR_SWEEP_JOB, qr_payments.run_sweep)
         worker.register(QR_EXPIRY_JOB, qr_payments.run_expiry)
+        transactions = TerminalTransactions(db, payments, qr_payments)
         webhooks = WebhookService(db, box, webhook_http, settings)
         worker.register(WEBHOOK_JOB, webhooks.run_job)
+        daily_at = settings.reconcile_daily_at if settings.reconcile_daily else None
+        reconciliations = ReconciliationService(db, adapters, transactions, refunds, worker.wake, daily_at)
+        worker.register(DAILY_RECONCILIATION_JOB, reconciliations.run_daily)
         events = TerminalEvents(
             db, settings.ws_queue_limit, settings.ws_ticket_ttl_s, settings.ws_heartbeat_s, settings.ws_max_lifetime_s
         )
@@ -136,11 +142,12 @@ class Runtime:
             idempotency=IdempotencyStore(db),
             payments=payments,
             qr_payments=qr_payments,
-            transactions=TerminalTransactions(db, payments, qr_payments),
+            transactions=transactions,
             refunds=refunds,
             receipts=ReceiptService(db),
             settlements=SettlementService(db),
             reports=ReportService(db),
+            reconciliations=reconciliations,
             fee_rates=FeeRates(db, FeeSchedule(settings)),
             qr_images=QrImageCache(),
             cameras=CameraService(db, payments, settings),

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from gateway import cli
 from gateway.app import create_app
 from gateway.client import signed_headers
 from gateway.config import Settings
+from gateway.domain.beijing import BEIJING
 from gateway.services.camera_streams import serve_camera_frames
 
 ROOT = Path(__file__).parent.parent
@@ -476,3 +478,24 @@ async def test_operators_list_disable_enable_and_reset_password(
         capsys, "operators", "create", "--merchant", merchant.thing_id, "--number", "001", "--name", "X",
         "--password", "cashier-002",
     )  # fmt: skip
+
+
+def test_fee_rates_are_shown_and_set(workdir: Path) -> None:
+    merchant = json.loads(gateway(workdir, "merchants", "create", "--name", "Fee Shop").stdout)
+    shown = json.loads(gateway(workdir, "merchants", "fees", merchant["merchant_id"], "--set", "unionpay=25").stdout)
+    rates = {rate["channel"]: (rate["rate_bp"], rate["own"]) for rate in shown["fee_rates"]}
+    assert rates == {"wechat": (60, False), "alipay": (60, False), "unionpay": (25, True)}
+    refused = gateway(workdir, "merchants", "fees", merchant["merchant_id"], "--set", "unionpay=20000", check=False)
+    assert refused.returncode == 1 and "0 to 10000 basis points" in refused.stderr
+    malformed = gateway(workdir, "merchants", "fees", merchant["merchant_id"], "--set", "paypal=5", check=False)
+    assert malformed.returncode == 2 and "is not CHANNEL=BP" in malformed.stderr
+
+
+def test_reconcile_refuses_days_without_a_bill_yet_and_bad_ranges(workdir: Path) -> None:
+    today = datetime.now(UTC).astimezone(BEIJING).date()
+    future = gateway(workdir, "reconcile", "--date", today.isoformat(), check=False)
+    assert future.returncode == 1 and "has not ended in Beijing" in future.stderr and "Traceback" not in future.stderr
+    backwards = gateway(workdir, "reconcile", "--date", "2026-11-05", "--to", "2026-11-01", check=False)
+    assert backwards.returncode != 0 and "--to must be --date or up to 30 days after it" in backwards.stderr
+    bad = gateway(workdir, "reconcile", "--date", "2026-11-31", check=False)
+    assert bad.returncode == 2 and "is not a date YYYY-MM-DD" in bad.stderr

@@ -27,10 +27,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # observability (request ids, metrics, log format) is shared with the CLI that configures logging
     "gateway.api": ("gateway.api", "gateway.services", "gateway.domain", "gateway.observability"),
     "adapters.protocol": (),
+    # reading bills by header names, shared by the three channels' parsers
+    "adapters.billparse": ("adapters.protocol",),
     "adapters.simcore": ("adapters.simcore", "adapters.protocol"),
-    "adapters.wechat": ("adapters.wechat", "adapters.protocol", "adapters.simcore"),
-    "adapters.alipay": ("adapters.alipay", "adapters.protocol", "adapters.simcore"),
-    "adapters.unionpay": ("adapters.unionpay", "adapters.protocol", "adapters.simcore"),
+    "adapters.wechat": ("adapters.wechat", "adapters.protocol", "adapters.billparse", "adapters.simcore"),
+    "adapters.alipay": ("adapters.alipay", "adapters.protocol", "adapters.billparse", "adapters.simcore"),
+    "adapters.unionpay": ("adapters.unionpay", "adapters.protocol", "adapters.billparse", "adapters.simcore"),
     "camera": ("camera",),
 }
 OURS = ("gateway", "adapters", "camera")

@@ -157,7 +157,7 @@ def test_202_examples_are_still_paying(spec: dict[str, Any]) -> None:
 
 
 #: The merchant API's tags, in the order Swagger shows them, before every terminal and channel operation.
-MERCHANT_TAGS = ("Orders", "Webhooks", "Operators", "Fees", "Reports")
+MERCHANT_TAGS = ("Orders", "Webhooks", "Operators", "Fees", "Reports", "Reconciliation")
 
 
 def test_the_merchants_operations_come_first(spec: dict[str, Any]) -> None:

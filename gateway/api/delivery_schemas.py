@@ -167,7 +167,7 @@ class WebhookDeliveryOut(BaseModel):
 
     event_id: str
     event: str
-    order_id: str
+    order_id: str | None = Field(None, description="None for an event about no order (`reconciliation.completed`).")
     url: str
     status: str
     next_attempt_at: datetime | None

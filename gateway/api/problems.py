@@ -143,6 +143,7 @@ PROBLEMS: dict[str, Documented] = {
     "scan_session_not_found": _raised(NotFound, f"no scan session {_SESSION} on this terminal"),
     "transaction_not_found": _raised(NotFound, "no transaction with voucher number 000123 in the open batch"),
     "settlement_not_found": _raised(NotFound, "this terminal has not settled a batch yet"),
+    "reconciliation_not_found": _raised(NotFound, "no reconciliation rcn_0192f3a1b2c3d4e5f6a7b8c9"),
     "webhook_not_set": _raised(NotFound, "no notify URL is set"),
     "channel_not_found": _raised(NotFound, "no channel paypal on this gateway"),
     "refund_not_found": _raised(NotFound, f"no refund {_REFUND}"),
@@ -185,6 +186,7 @@ PROBLEMS: dict[str, Documented] = {
                     "status": "AWAITING_PAYMENT",
                     "voucher_no": "000007",
                     "amount_fen": 1250,
+                    "cancel": f"POST /v1/payments/{_ORDER}/cancel",
                 }
             ]
         },
@@ -202,6 +204,7 @@ PROBLEMS: dict[str, Documented] = {
     "invalid_cursor": _raised(InvalidInput, "the cursor is not one this API gave out"),
     "invalid_amount": _raised(InvalidInput, "amount_fen must be at least 1 fen"),
     "future_date": _raised(InvalidInput, "2026-12-04 has not begun in Beijing yet (today is 2026-12-03)"),
+    "date_out_of_range": _raised(InvalidInput, "1999-12-31 is before 2000-01-01: no records go back so far"),
     "invalid_fee_rate": _raised(InvalidInput, "a fee rate is 0 to 10000 basis points, not 12000"),
     "amount_too_large": _raised(InvalidInput, f"amount_fen must not exceed {DEFAULT_MAX_AMOUNT_FEN} fen"),
     "malformed_payment_code": _raised(MalformedPaymentCode, "a payment code is 16 to 24 ASCII digits"),

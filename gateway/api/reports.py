@@ -76,7 +76,9 @@ def _chosen(format: ReportFormat | None, accept: str | None) -> ReportFormat:
                 "text/html": {"schema": {"type": "string"}},
             },
         },
-        **problem_responses(*MERCHANT_AUTH, "validation_error", "unknown_parameter", "future_date"),
+        **problem_responses(
+            *MERCHANT_AUTH, "validation_error", "unknown_parameter", "future_date", "date_out_of_range"
+        ),
     },
 )
 async def daily_report(

@@ -94,7 +94,7 @@ async def settle(settlements: SettlementsDep, terminal: TerminalDep) -> Settleme
     net) are written, the operator is signed out, and the next transactions go into the next batch (+1; 000001
     after 999999). Needs an operator signed in (403 `operator_required`). Refused with 409 `batch_in_flight` and
     the list of `transactions` while any payment, refund or void of the batch is unfinished (a `PAYING` micropay,
-    a refund `PROCESSING`, a dynamic code not paid yet: cancel it with `POST /v1/payments/{order_id}/cancel`).
+    a refund `PROCESSING`, a dynamic code not paid yet: its `cancel` names the request that withdraws it).
     A void of a payment of a settled batch is refused (409 `batch_settled`): refund it instead."""
     settled = await settlements.settle(terminal)
     record = settled.settlement

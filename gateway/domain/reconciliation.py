@@ -75,6 +75,7 @@ class Difference:
     ours: dict[str, Any] = field(default_factory=dict)
     theirs: dict[str, Any] = field(default_factory=dict)
     line_no: int | None = None
+    repair: str | None = None  # what the gateway did about it
 
     @property
     def todo(self) -> str:

@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 
 from gateway.domain.channels import Channel
-from gateway.domain.errors import InvalidInput
 from gateway.domain.receipts import yuan
 from gateway.domain.settlements import KINDS, ChannelTotal, add_up
 
@@ -54,13 +53,6 @@ class DailyReport:
             "rows": [{**_key_json(key), **totals.as_json()} for key, totals in self.rows.items()],
             "total": self.total.as_json(),
         }
-
-
-def check_report_day(day: date, today: date) -> date:
-    """A day that has begun in Beijing; 422 `future_date` for a later one."""
-    if day > today:
-        raise InvalidInput(f"{day.isoformat()} has not begun in Beijing yet (today is {today})", code="future_date")
-    return day
 
 
 def daily_report(

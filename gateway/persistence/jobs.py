@@ -1,4 +1,5 @@
-"""Jobs: one per order and kind, scheduled in the transaction that needs it, leased by one worker at a time."""
+"""Jobs: one per order and kind (or one of a kind for the gateway), scheduled in the transaction that needs it,
+leased by one worker at a time."""
 
 from __future__ import annotations
 
@@ -20,8 +21,15 @@ from gateway.persistence.tables import Job, table_of
 class ClaimedJob:
     id: int
     kind: str
-    order_id: str
+    order_id: str | None  # None: the gateway's one job of this kind
     attempts: int
+
+    @property
+    def order(self) -> str:
+        """The order the job is about (for the kinds that are about one)."""
+        if self.order_id is None:
+            raise LookupError(f"job {self.id} ({self.kind}) is about no order")
+        return self.order_id
 
 
 _job = table_of(Job)
@@ -47,6 +55,21 @@ _SCHEDULE = {
     )
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+_NO_ORDER = _job.c.order_id.is_(None)
+#: The gateway's one job of a kind: moved when there (`schedule`), or left as it is (`ensure`).
+_SCHEDULE_GATEWAY = {
+    name: insert(_job)
+    .values({**_VALUES, "order_id": None})
+    .on_conflict_do_update(index_elements=[_job.c.kind], index_where=_NO_ORDER, set_=_UPSERT_SET)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_ENSURE_GATEWAY = {
+    name: insert(_job)
+    .values({**_VALUES, "order_id": None})
+    .on_conflict_do_nothing(index_elements=[_job.c.kind], index_where=_NO_ORDER)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_FINISH_GATEWAY = delete(_job).where(_NO_ORDER, _job.c.kind == bindparam("kind"))
 
 
 @lru_cache(maxsize=8)
@@ -56,13 +79,26 @@ def _finish(kinds: int) -> Prebuilt:
     return Prebuilt(delete(_job).where(_job.c.order_id == bindparam("order_id"), _job.c.kind.in_(names)))
 
 
-def schedule(tx: Tx, kind: str, order_id: str, due_at: datetime, attempts: int = 0) -> None:
-    """Create or move the order's job of this kind (one per order and kind), releasing any lease."""
+def schedule(tx: Tx, kind: str, order_id: str | None, due_at: datetime, attempts: int = 0) -> None:
+    """Create or move the order's job of this kind (one per order and kind; `None`: the gateway's), releasing any
+    lease."""
+    if order_id is None:
+        tx.connection.execute(_SCHEDULE_GATEWAY[tx.dialect], {"kind": kind, "due_at": due_at, "attempts": attempts})
+        return
     _SCHEDULE[tx.dialect].rowcount(tx, {"kind": kind, "order_id": order_id, "due_at": due_at, "attempts": attempts})
 
 
-def finish(tx: Tx, kind: str, order_id: str, *more_kinds: str) -> None:
-    """Drop the order's job of this kind (and of `more_kinds`): the work is done."""
+def ensure_gateway_job(tx: Tx, kind: str, due_at: datetime) -> None:
+    """The gateway's one job of this kind, due at `due_at` unless it is there already (instances starting at once
+    make one)."""
+    tx.connection.execute(_ENSURE_GATEWAY[tx.dialect], {"kind": kind, "due_at": due_at, "attempts": 0})
+
+
+def finish(tx: Tx, kind: str, order_id: str | None, *more_kinds: str) -> None:
+    """Drop the order's job of this kind (and of `more_kinds`; `None`: the gateway's of `kind`): the work is done."""
+    if order_id is None:
+        tx.connection.execute(_FINISH_GATEWAY, {"kind": kind})
+        return
     kinds = (kind, *more_kinds)
     _finish(len(kinds)).rowcount(tx, {"order_id": order_id, **{f"kind_{i}": name for i, name in enumerate(kinds)}})
 

@@ -1,4 +1,5 @@
-"""Writing the outbox: an event for a terminal, numbered by the terminal's sequence in the writing transaction."""
+"""Writing the outbox: an event for a terminal, numbered by the terminal's sequence in the writing transaction, or
+one for a merchant alone (its webhook)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,27 @@ def append_event(
     event = TerminalEvent(event_id, terminal_id, seq, event_type, order_id, payload, created_at)
     tx.committed_events.append(event)
     return event, notify_url
+
+
+_MERCHANT_NOTIFY_URLS = select(WebhookEndpoint.merchant_id, WebhookEndpoint.url).order_by(WebhookEndpoint.merchant_id)
+
+
+def merchants_notified(tx: Tx) -> list[tuple[str, str]]:
+    """Every merchant with a notify URL, and the URL."""
+    return [(merchant_id, url) for merchant_id, url in tx.connection.execute(_MERCHANT_NOTIFY_URLS).all()]
+
+
+def append_merchant_event(tx: Tx, merchant_id: str, event_type: str, payload: dict[str, Any]) -> int:
+    """An event for the merchant alone: on no terminal's stream (seq 0), for its webhook; its outbox id."""
+    return _INSERT_EVENT.inserted_id(
+        tx,
+        {
+            "terminal_id": None,
+            "merchant_id": merchant_id,
+            "order_id": None,
+            "seq": 0,
+            "type": event_type,
+            "payload": payload,
+            "created_at": datetime.now(UTC),
+        },
+    )

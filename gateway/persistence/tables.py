@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -274,14 +275,25 @@ class UsedPaymentCode(Base):
 
 
 class Job(Base):
-    """Work due at a time (follow-up queries, reverses), leased by one worker at a time."""
+    """Work due at a time (follow-up queries, reverses), leased by one worker at a time: one per order and kind, or
+    one of a kind for the whole gateway (no order: the daily reconciliation, merchant-wide webhooks)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (UniqueConstraint("kind", "order_id"), Index("ix_jobs_due", "due_at"))
+    __table_args__ = (
+        UniqueConstraint("kind", "order_id"),
+        Index(
+            "uq_jobs_gateway_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("order_id IS NULL"),
+            postgresql_where=text("order_id IS NULL"),
+        ),
+        Index("ix_jobs_due", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=True)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -291,13 +303,14 @@ class Job(Base):
 
 
 class OutboxEvent(Base):
-    """An event for a terminal (and the merchant), written in the transaction of the change that caused it."""
+    """An event for a terminal (and the merchant), written in the transaction of the change that caused it; one
+    without a terminal (seq 0) is the merchant's alone, for its webhook (a reconciliation done)."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (UniqueConstraint("terminal_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    terminal_id: Mapped[str] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"))
+    terminal_id: Mapped[str | None] = mapped_column(ForeignKey("terminals.id", ondelete="CASCADE"), nullable=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"), index=True)
     order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=True)
     seq: Mapped[int] = mapped_column(BigInteger)
@@ -351,7 +364,8 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"))
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id", ondelete="CASCADE"))
-    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    #: None for an event about no order; such deliveries are attempted by one gateway-wide job, in event order.
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), nullable=True)
     url: Mapped[str] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed (the ladder ran out)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -513,3 +527,22 @@ class Settlement(Base):
     operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), nullable=True)
     totals: Mapped[dict[str, Any]] = mapped_column(JSON)
     settled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Reconciliation(Base):
+    """One channel's bill for one Beijing business day matched against our records: the counts and differences."""
+
+    __tablename__ = "reconciliations"
+    __table_args__ = (Index("ix_reconciliations_day_channel", "day", "channel"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD, Beijing
+    channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16))
+    status: Mapped[str] = mapped_column(String(16))  # completed, no_bill, unavailable
+    bill_lines: Mapped[int] = mapped_column(Integer)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # per difference kind
+    differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    bad_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: What the channel said when there was no bill, or why it could not be had or read.
+    detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -20,18 +20,19 @@ _INSERT_DELIVERY = insert(_deliveries)
 _INSERT_ATTEMPT = insert(_attempts)
 _DELETE_ENDPOINT = delete(_endpoints).where(_endpoints.c.merchant_id == bindparam("merchant_id"))
 _INSERT_ENDPOINT = insert(_endpoints)
-_DUE = (
-    select(_deliveries.c.id)
-    .where(
-        _deliveries.c.order_id == bindparam("order_id"),
-        _deliveries.c.status == DeliveryStatus.PENDING.value,
-        _deliveries.c.next_attempt_at <= bindparam("now"),
-    )
+#: The deliveries of one order's events, or (key None) of the events about no order.
+_OF_ORDER = {False: _deliveries.c.order_id == bindparam("order_id"), True: _deliveries.c.order_id.is_(None)}
+_PENDING = _deliveries.c.status == DeliveryStatus.PENDING.value
+_DUE = {
+    no_order: select(_deliveries.c.id)
+    .where(of_order, _PENDING, _deliveries.c.next_attempt_at <= bindparam("now"))
     .order_by(_deliveries.c.id)
-)
-_NEXT_DUE = select(func.min(_deliveries.c.next_attempt_at)).where(
-    _deliveries.c.order_id == bindparam("order_id"), _deliveries.c.status == DeliveryStatus.PENDING.value
-)
+    for no_order, of_order in _OF_ORDER.items()
+}
+_NEXT_DUE = {
+    no_order: select(func.min(_deliveries.c.next_attempt_at)).where(of_order, _PENDING)
+    for no_order, of_order in _OF_ORDER.items()
+}
 _CLAIM = (
     update(_deliveries)
     .where(
@@ -43,7 +44,7 @@ _CLAIM = (
 )
 
 
-def add_delivery(tx: Tx, event_id: int, merchant_id: str, order_id: str, url: str, now: datetime) -> None:
+def add_delivery(tx: Tx, event_id: int, merchant_id: str, order_id: str | None, url: str, now: datetime) -> None:
     """A new delivery of the event, due at once (status PENDING: the caller checked the creation path)."""
     tx.connection.execute(
         _INSERT_DELIVERY,
@@ -104,14 +105,14 @@ def merchant_deliveries(
     return [(delivery, event, by_delivery.get(delivery.id, [])) for delivery, event in rows]
 
 
-def due_deliveries(tx: Tx, order_id: str, now: datetime) -> list[int]:
-    """The order's pending deliveries due by `now`, oldest event first."""
-    return list(tx.connection.scalars(_DUE, {"order_id": order_id, "now": now}).all())
+def due_deliveries(tx: Tx, order_id: str | None, now: datetime) -> list[int]:
+    """The order's (`None`: the order-less events') pending deliveries due by `now`, oldest event first."""
+    return list(tx.connection.scalars(_DUE[order_id is None], {"order_id": order_id, "now": now}).all())
 
 
-def next_due(tx: Tx, order_id: str) -> datetime | None:
-    """When the order's next pending delivery is due, if it has one."""
-    due: datetime | None = tx.connection.scalar(_NEXT_DUE, {"order_id": order_id})
+def next_due(tx: Tx, order_id: str | None) -> datetime | None:
+    """When the order's (`None`: the order-less events') next pending delivery is due, if it has one."""
+    due: datetime | None = tx.connection.scalar(_NEXT_DUE[order_id is None], {"order_id": order_id})
     return due
 
 

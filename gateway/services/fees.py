@@ -42,9 +42,13 @@ class FeeSchedule:
         repo.set_order_fee(tx, order, rate, fee_fen(order.amount_fen, rate))
         return order
 
-    def given_back(self, order: Order, refund: Refund) -> int:
+    def given_back(self, order: Order, refund: Refund) -> int | None:
         """The fee a succeeded refund gives back: all of it for a void the channel reversed (a reversed trade costs
-        nothing), else the refund's share at the payment's rate where the channel gives fees back."""
+        nothing), else the refund's share at the payment's rate where the channel gives fees back. None (not
+        known) for money the order never held, given back by the gateway itself: that payment's fee was never
+        recorded either."""
+        if refund.reason in (RefundReason.PAID_AFTER_CLOSE, RefundReason.DUPLICATE_PAYMENT):
+            return None
         if order.fee_fen is None or order.fee_rate_bp is None:
             return 0  # paid before fees were recorded
         if refund.reason is RefundReason.VOID and refund.via_reverse:

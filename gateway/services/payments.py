@@ -266,7 +266,7 @@ class PaymentService:
 
     async def run_follow_up(self, job: ClaimedJob) -> None:
         """Query until the deadline; at the deadline query once more, and reverse if still not paid."""
-        order = await self._load(job.order_id)
+        order = await self._load(job.order)
         if order.status is not OrderStatus.PAYING or order.channel is None:
             await self._finish_jobs(order.id)
             return
@@ -302,7 +302,7 @@ class PaymentService:
 
     async def run_reverse(self, job: ClaimedJob) -> None:
         """Call reverse again: the channel asked for it, or the last call got no answer."""
-        order = await self._load(job.order_id)
+        order = await self._load(job.order)
         if order.status is not OrderStatus.PAYING or order.channel is None:
             await self._finish_jobs(order.id)
             return

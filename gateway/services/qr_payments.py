@@ -457,7 +457,7 @@ class QrPaymentService:
     async def run_sweep(self, job: ClaimedJob) -> None:
         """Query every open attempt (a lost notification never leaves an order unpaid); once the order is final,
         close the attempts still open, and keep asking until each channel confirms it can no longer be paid."""
-        order, open_attempts = await self._db.transaction(_with_open_attempts, job.order_id)
+        order, open_attempts = await self._db.transaction(_with_open_attempts, job.order)
         if order.status is not OrderStatus.CREATED:  # CREATED: the precreate answer is on its way
             for attempt in open_attempts:
                 awaiting = order.status is OrderStatus.AWAITING_PAYMENT
@@ -465,7 +465,7 @@ class QrPaymentService:
                 await self._settle_attempt(order, attempt, result, f"gateway:sweep:{attempt.channel}")
 
         def next_round(tx: Tx) -> None:
-            order = _load(tx, job.order_id)
+            order = _load(tx, job.order)
             assert order.expires_at is not None
             give_up_at = order.expires_at + timedelta(seconds=GIVE_UP_AFTER_EXPIRY_S)
             if order.status is not OrderStatus.AWAITING_PAYMENT and datetime.now(UTC) >= give_up_at:
@@ -527,7 +527,7 @@ class QrPaymentService:
 
     async def run_expiry(self, job: ClaimedJob) -> None:
         """At the code's expiry: close it at the channels and locally."""
-        order = await self.get(job.order_id)
+        order = await self.get(job.order)
         if order.status is OrderStatus.AWAITING_PAYMENT:
             await self._close(order, "the code expired", "gateway:expiry")
             return

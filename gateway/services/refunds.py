@@ -415,20 +415,20 @@ class RefundService:
 
     async def run(self, job: ClaimedJob) -> None:
         """One round over the order's unfinished refunds; again later while any is unfinished."""
-        unfinished = await self._db.transaction(repo.unfinished, job.order_id)
+        unfinished = await self._db.transaction(repo.unfinished, job.order)
         for refund in unfinished:
             await self._advance(refund)
 
         def reschedule(tx: Tx) -> None:
             # With the order locked, a refund being created for it commits before this looks, or schedules the job
             # after this ends it: never a refund left without its job.
-            repo.lock_order(tx, job.order_id)
-            still_open = repo.unfinished(tx, job.order_id)
+            repo.lock_order(tx, job.order)
+            still_open = repo.unfinished(tx, job.order)
             if still_open:
                 delay = self._round_delay({refund.channel for refund in still_open}, job.attempts)
-                jobs.schedule(tx, REFUND_JOB, job.order_id, datetime.now(UTC) + delay, attempts=job.attempts + 1)
+                jobs.schedule(tx, REFUND_JOB, job.order, datetime.now(UTC) + delay, attempts=job.attempts + 1)
             else:
-                jobs.finish(tx, REFUND_JOB, job.order_id)
+                jobs.finish(tx, REFUND_JOB, job.order)
 
         await self._db.transaction(reschedule)
 

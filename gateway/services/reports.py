@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from gateway.domain.beijing import business_day, day_bounds
-from gateway.domain.reports import DailyReport, check_report_day, daily_report
+from gateway.domain.beijing import business_day, check_business_day, day_bounds
+from gateway.domain.reports import DailyReport, daily_report
 from gateway.persistence import reports as repo
 from gateway.persistence.database import Database, Tx
 
@@ -16,7 +16,7 @@ class ReportService:
 
     async def daily(self, merchant_id: str, day: date) -> DailyReport:
         """The day's takings per store, terminal and channel (today's so far); 422 `future_date` for a later day."""
-        check_report_day(day, business_day(datetime.now(UTC)))
+        check_business_day(day, business_day(datetime.now(UTC)), ended=False)
         start, end = day_bounds(day)
 
         def read(tx: Tx) -> DailyReport:

@@ -49,7 +49,7 @@ class SettlementService:
             if batch_no is None:
                 batches.open_first_batch(tx, terminal.terminal_id)
                 batch_no = batches.six_digits(batches.FIRST_BATCH)
-            pending = repo.in_flight(tx, terminal.terminal_id, batch_no)
+            pending = [_with_cancel_offer(found) for found in repo.in_flight(tx, terminal.terminal_id, batch_no)]
             if pending:
                 raise Conflict(
                     f"{len(pending)} transaction(s) of batch {batch_no} are not finished: wait for their results, "
@@ -99,3 +99,10 @@ class SettlementService:
             return PrintedSlip(replace(slip, reprint=count > 1), count)
 
         return await self._db.transaction(gather)
+
+
+def _with_cancel_offer(transaction: dict[str, object]) -> dict[str, object]:
+    """An unpaid dynamic code in the way of the settlement carries the request that withdraws it."""
+    if transaction["kind"] == "payment" and transaction.get("payment_kind") == "qr":
+        return {**transaction, "cancel": f"POST /v1/payments/{transaction['id']}/cancel"}
+    return transaction

@@ -42,6 +42,11 @@ class TerminalTransactions:
     async def _current(self, order: Order | None, missing: str) -> Order:
         if order is None:
             raise NotFound(missing, code="transaction_not_found")
+        return await self.refresh(order)
+
+    async def refresh(self, order: Order) -> Order:
+        """The order as it stands, asking its channel first while it is not final (the answer goes through the
+        order's machine, as the follow-up job would apply it)."""
         if order.status.is_final:
             return order
         if order.kind is OrderKind.QR:

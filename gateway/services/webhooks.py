@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,7 +24,7 @@ from gateway.config import Settings
 from gateway.domain.errors import InvalidInput
 from gateway.domain.events import TerminalEvent, public_event_id
 from gateway.domain.webhooks import WEBHOOK_DELIVERY_MACHINE, DeliveryStatus
-from gateway.persistence import jobs
+from gateway.persistence import jobs, outbox
 from gateway.persistence import webhooks as repo
 from gateway.persistence.database import Database, Tx
 from gateway.persistence.jobs import ClaimedJob
@@ -149,13 +150,26 @@ async def post_pinned(
 
 
 def enqueue_webhook(tx: Tx, event: TerminalEvent, merchant_id: str, url: str) -> None:
-    """In the outbox event's transaction: owe it to the merchant's notify URL `url`."""
-    if event.order_id is None:
-        return
+    """In the outbox event's transaction: owe it to the merchant's notify URL `url` (events about an order)."""
+    if event.order_id is not None:
+        _owe(tx, event.id, merchant_id, event.order_id, url)
+
+
+def notify_merchants(tx: Tx, event_type: str, payload_of: Callable[[str], dict[str, Any]]) -> int:
+    """In the caller's transaction: an event for every merchant with a notify URL (`payload_of(merchant_id)`), each
+    owed to its URL and attempted, in order, by the gateway's one job for events about no order; how many."""
+    notified = outbox.merchants_notified(tx)
+    for merchant_id, url in notified:
+        event_id = outbox.append_merchant_event(tx, merchant_id, event_type, payload_of(merchant_id))
+        _owe(tx, event_id, merchant_id, None, url)
+    return len(notified)
+
+
+def _owe(tx: Tx, event_id: int, merchant_id: str, order_id: str | None, url: str) -> None:
     WEBHOOK_DELIVERY_MACHINE.creation_path(DeliveryStatus.PENDING)
     now = datetime.now(UTC)
-    repo.add_delivery(tx, event.id, merchant_id, event.order_id, url, now)
-    jobs.schedule(tx, WEBHOOK_JOB, event.order_id, now)
+    repo.add_delivery(tx, event_id, merchant_id, order_id, url, now)
+    jobs.schedule(tx, WEBHOOK_JOB, order_id, now)
 
 
 @dataclass(frozen=True)
@@ -230,7 +244,8 @@ class WebhookService:
         return [DeliveryView(delivery, event, attempts) for delivery, event, attempts in rows]
 
     async def run_job(self, job: ClaimedJob) -> None:
-        """Attempt the order's due deliveries (oldest event first), then wait for the next one due, if any."""
+        """Attempt the order's due deliveries (the gateway's job: those of events about no order), oldest event first,
+        then wait for the next one due, if any."""
         due = await self._db.transaction(repo.due_deliveries, job.order_id, datetime.now(UTC))
         for delivery_id in due:
             await self._attempt(delivery_id)

@@ -320,3 +320,67 @@ async def test_fee_and_settlement_schema_upgrades_and_downgrades_keeping_every_r
         assert await db.transaction(counts) == {"orders": 1}
     finally:
         await db.dispose()
+
+
+async def test_reconciliation_schema_upgrades_and_downgrades(database_url: str) -> None:
+    db = Database(database_url)
+
+    def has_reconciliations(tx: Tx) -> bool:
+        return bool(inspect(tx.connection).has_table("reconciliations"))
+
+    try:
+        await upgrade(db, "0011")
+        await _insert_rows(db, _paid_order_rows())
+        assert not await db.transaction(has_reconciliations)
+        await upgrade(db, "0012")
+        assert await db.transaction(has_reconciliations)
+        await db.transaction(_downgrade, "0011")
+        assert not await db.transaction(has_reconciliations)
+        assert await db.transaction(_counts_of(["orders"])) == {"orders": 1}
+    finally:
+        await db.dispose()
+
+
+def _webhook_rows() -> dict[str, dict[str, object]]:
+    """The paid order's event, owed to the merchant's notify URL, with one attempt made, and its follow-up job."""
+    return {
+        **_paid_order_rows(),
+        "outbox_events": {
+            "id": 1, "terminal_id": "trm_t", "merchant_id": "mch_m", "order_id": "ord_o", "seq": 1,
+            "type": "order.paid", "payload": "{}", "created_at": _NOW,
+        },
+        "webhook_deliveries": {
+            "id": 1, "event_id": 1, "merchant_id": "mch_m", "order_id": "ord_o", "url": "http://127.0.0.1/n",
+            "status": "pending", "attempts": 1, "created_at": _NOW,
+        },
+        "webhook_attempts": {"id": 1, "delivery_id": 1, "number": 1, "at": _NOW, "duration_ms": 3},
+        "jobs": {"kind": "webhook", "order_id": "ord_o", "due_at": _NOW, "attempts": 0, "created_at": _NOW},
+    }  # fmt: skip
+
+
+async def test_gateway_jobs_schema_upgrades_and_downgrades_keeping_every_webhook_row(database_url: str) -> None:
+    db = Database(database_url)
+    kept = ("outbox_events", "webhook_deliveries", "webhook_attempts", "jobs")
+    counts = _counts_of(kept)
+
+    def nullable(tx: Tx) -> dict[str, bool]:
+        found = inspect(tx.connection)
+        wanted = {"jobs": "order_id", "outbox_events": "terminal_id", "webhook_deliveries": "order_id"}
+        return {
+            name: next(c["nullable"] for c in found.get_columns(name) if c["name"] == wanted[name]) for name in wanted
+        }
+
+    try:
+        await upgrade(db, "0012")
+        await _insert_rows(db, _webhook_rows())
+        assert await db.transaction(nullable) == {"jobs": False, "outbox_events": False, "webhook_deliveries": False}
+
+        await upgrade(db, "0013")
+        assert await db.transaction(nullable) == {"jobs": True, "outbox_events": True, "webhook_deliveries": True}
+        assert await db.transaction(counts) == dict.fromkeys(kept, 1)
+
+        await db.transaction(_downgrade, "0012")
+        assert await db.transaction(nullable) == {"jobs": False, "outbox_events": False, "webhook_deliveries": False}
+        assert await db.transaction(counts) == dict.fromkeys(kept, 1)
+    finally:
+        await db.dispose()

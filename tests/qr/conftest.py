@@ -125,3 +125,15 @@ def ledger_kinds(live: LiveGateway, channel: str, order_id: str) -> list[tuple[s
 def acknowledged_notifications(live: LiveGateway, channel: str, order_id: str) -> list[bool]:
     number = channel_order_no(order_id)
     return [a.acknowledged for a in live.runtime.simulators[channel].notifier.attempts if a.reference == number]
+
+
+async def paid_after_close(live: LiveGateway, channel: str, amount_fen: int) -> str:
+    """A dynamic code the terminal cancelled but the channel could not close, then paid: a duplicate payment,
+    refunded by the gateway itself."""
+    created = await create_qr(live, channel, amount_fen)
+    fault = {"operation": "close", "fault": "http_500", "times": 1000}
+    assert (await live.http.post(f"{live.url}/sim/{channel}/_sim/faults", json=fault)).status_code == 201
+    cancelled = await live.terminal.request("POST", f"/v1/payments/{created['order_id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CLOSED"
+    assert await scan(live, channel, created["code_url"]) == 200
+    return str(created["order_id"])

@@ -12,6 +12,7 @@ from tests.qr.conftest import (
     events,
     eventually,
     ledger_kinds,
+    paid_after_close,
     payment,
     scan,
     transitions,
@@ -110,21 +111,14 @@ async def test_expiry_closes_the_code_at_the_channel_and_locally(live: LiveGatew
 
 @pytest.mark.parametrize("channel", CHANNELS)
 async def test_a_payment_after_close_is_refunded(live: LiveGateway, channel: str) -> None:
-    created = await create_qr(live, channel, 1600)
-    # The channel does not close it (its close fails), so the customer can still pay after the terminal cancels.
-    fault = {"operation": "close", "fault": "http_500", "times": 1000}
-    await live.http.post(f"{live.url}/sim/{channel}/_sim/faults", json=fault)
-    cancelled = await live.terminal.request("POST", f"/v1/payments/{created['order_id']}/cancel")
-    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CLOSED"
-
-    assert await scan(live, channel, created["code_url"]) == 200
-    refund = await wait_refunded(live, created["order_id"])
+    order_id = await paid_after_close(live, channel, 1600)
+    refund = await wait_refunded(live, order_id)
     assert refund.reason == "paid_after_close" and refund.amount_fen == 1600 and refund.channel == channel
-    assert ledger_kinds(live, channel, created["order_id"]) == [("charge", 1600), ("refund", 1600)]
-    assert (await payment(live, created["order_id"]))["status"] == "CLOSED"
-    types = [e.type for e in await events(live, created["order_id"])]
+    assert ledger_kinds(live, channel, order_id) == [("charge", 1600), ("refund", 1600)]
+    assert (await payment(live, order_id))["status"] == "CLOSED"
+    types = [e.type for e in await events(live, order_id)]
     assert types == ["order.closed", "order.paid_after_close", "refund.succeeded"]
-    assert [a.status for a in await attempts(live, created["order_id"])] == ["REFUNDED"]
+    assert [a.status for a in await attempts(live, order_id)] == ["REFUNDED"]
 
 
 async def test_cancel_rules(live: LiveGateway) -> None:

@@ -111,6 +111,8 @@ async def test_bad_days_are_refused(live: LiveGateway) -> None:
     url, headers = f"{live.url}/v1/reports/daily", merchant_headers(live)
     tomorrow = business_day(datetime.now(UTC)) + timedelta(days=1)
     problem(await live.http.get(url, params={"date": tomorrow.isoformat()}, headers=headers), 422, "future_date")
+    for ancient in ("0001-01-01", "1999-12-31"):
+        problem(await live.http.get(url, params={"date": ancient}, headers=headers), 422, "date_out_of_range")
     for bad in ("2026-13-01", "yesterday", "2026-02-30"):
         problem(await live.http.get(url, params={"date": bad}, headers=headers), 422, "validation_error")
     problem(await live.http.get(url, headers=headers), 422, "validation_error")

@@ -17,9 +17,9 @@ from gateway.domain.fees import fee_fen
 from gateway.domain.receipts import REPRINT_LINE
 from gateway.persistence.database import Tx
 from gateway.persistence.tables import Order, Refund
-from tests.qr.conftest import create_qr, scan, wait_status
+from tests.qr.conftest import create_qr, paid_after_close, wait_refunded, wait_status
 from tests.refunds.conftest import CHANNELS, merchant_headers, pay, settled, terminal_refund
-from tests.refunds.test_voids import problem, void, voided
+from tests.refunds.test_voids import problem, qr_paid, void, voided
 from tests.support.live import LiveGateway, live_gateway
 
 SETTLE = "/v1/terminal/settlement"
@@ -53,13 +53,6 @@ async def fees_of(live: LiveGateway, order_id: str) -> tuple[int | None, int | N
     return await live.runtime.db.transaction(read)
 
 
-async def qr_paid(live: LiveGateway, channel: str, amount_fen: int) -> str:
-    created = await create_qr(live, channel, amount_fen)
-    assert await scan(live, channel, created["code_url"]) == 200
-    await wait_status(live, created["order_id"], "PAID")
-    return str(created["order_id"])
-
-
 @pytest.mark.parametrize("channel", CHANNELS)
 async def test_a_day_settles_to_the_sum_of_its_transactions_fees_included(live: LiveGateway, channel: str) -> None:
     await sign_in(live)
@@ -77,6 +70,12 @@ async def test_a_day_settles_to_the_sum_of_its_transactions_fees_included(live: 
         999, "F" + secrets.token_hex(6), await live.payment_code(channel, Fault.INSUFFICIENT_BALANCE)
     )
     assert failed.json()["status"] == "FAILED"
+    stuck = await live.terminal.micropay(
+        1313, "R" + secrets.token_hex(6), await live.payment_code(channel, Fault.PASSWORD_TIMEOUT)
+    )
+    assert stuck.status_code in (200, 202), stuck.text
+    assert (await wait_status(live, stuck.json()["order_id"], "REVERSED"))["paid_at"] is None
+    twice = await paid_after_close(live, channel, 1600)
     for order_id in (partly, whole):
         await settled(live, order_id)
 
@@ -84,6 +83,8 @@ async def test_a_day_settles_to_the_sum_of_its_transactions_fees_included(live: 
     assert await fees_of(live, kept) == (rate, fee_fen(1250, rate), [])
     assert await fees_of(live, partly) == (rate, fee_fen(2000, rate), [("SUCCEEDED", back * fee_fen(500, rate))])
     assert await fees_of(live, undone) == (rate, fee_fen(1111, rate), [("SUCCEEDED", fee_fen(1111, rate))])  # reversed
+    # the customer's second payment went back to them at once: it is not the shop's takings, in no batch total
+    assert (await wait_refunded(live, twice)).reason == "paid_after_close"
 
     answer = await settle(live)
     assert answer.status_code == 201, answer.text
@@ -117,6 +118,7 @@ async def test_in_flight_transactions_are_listed_and_nothing_is_settled(live: Li
     [listed] = refused.json()["transactions"]
     assert (listed["kind"], listed["id"], listed["status"]) == ("payment", waiting["order_id"], "AWAITING_PAYMENT")
     assert listed["voucher_no"] == waiting["voucher_no"]
+    assert listed["cancel"] == f"POST /v1/payments/{waiting['order_id']}/cancel"  # offered: it is not paid yet
     problem(await live.terminal.request("GET", SLIP), 404, "settlement_not_found")  # nothing was written
 
     cancelled = await live.terminal.request("POST", f"/v1/payments/{waiting['order_id']}/cancel", {})
