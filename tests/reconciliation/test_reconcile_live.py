@@ -3,7 +3,6 @@ no difference; each planted difference is found, alone; a day without a bill say
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -11,15 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from adapters.simcore.faults import Fault
 from gateway.config import Settings
 from gateway.domain.beijing import business_day
 from gateway.domain.channels import Channel
 from gateway.persistence.tables import Order, Refund
 from gateway.services.payments import channel_order_no
-from tests.qr.conftest import paid_after_close, wait_refunded, wait_status
+from tests.qr.conftest import paid_after_close, wait_refunded
 from tests.refunds.conftest import CHANNELS, merchant_headers, pay, settled, terminal_refund
 from tests.refunds.test_voids import problem, qr_paid, voided
+from tests.settlements.test_settlement import failed_and_reversed
 from tests.support.live import LiveGateway, live_gateway
 
 PLANTS = ("missing_here", "missing_at_channel", "amount_differs", "status_differs", "fee_differs")
@@ -68,19 +67,12 @@ async def a_day(live: LiveGateway, channel: str) -> list[str]:
     assert (await terminal_refund(live, whole, 800)).status_code in (200, 202)
     undone = await pay(live, channel, 700)
     assert (await voided(live, undone))["status"] == "SUCCEEDED"
-    failed = await live.terminal.micropay(
-        999, "F" + secrets.token_hex(6), await live.payment_code(channel, Fault.INSUFFICIENT_BALANCE)
-    )
-    assert failed.json()["status"] == "FAILED"
-    stuck = await live.terminal.micropay(
-        1313, "R" + secrets.token_hex(6), await live.payment_code(channel, Fault.PASSWORD_TIMEOUT)
-    )
-    assert (await wait_status(live, stuck.json()["order_id"], "REVERSED"))["paid_at"] is None
+    unpaid = await failed_and_reversed(live, channel)
     twice = await paid_after_close(live, channel, 1600)
     assert (await wait_refunded(live, twice)).reason == "paid_after_close"
     for order_id in (refunded, whole):
         await settled(live, order_id)
-    orders = [kept, refunded, undone, whole, failed.json()["order_id"], stuck.json()["order_id"], twice]
+    orders = [kept, refunded, undone, whole, *unpaid, twice]
     for order_id in orders:
         await to_yesterday(live, channel, order_id)
     return orders

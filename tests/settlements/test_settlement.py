@@ -53,6 +53,20 @@ async def fees_of(live: LiveGateway, order_id: str) -> tuple[int | None, int | N
     return await live.runtime.db.transaction(read)
 
 
+async def failed_and_reversed(live: LiveGateway, channel: str) -> list[str]:
+    """A micropay the wallet declined, and one left "user paying" until the gateway reversed it; their ids."""
+    failed = await live.terminal.micropay(
+        999, "F" + secrets.token_hex(6), await live.payment_code(channel, Fault.INSUFFICIENT_BALANCE)
+    )
+    assert failed.json()["status"] == "FAILED", failed.text
+    stuck = await live.terminal.micropay(
+        1313, "R" + secrets.token_hex(6), await live.payment_code(channel, Fault.PASSWORD_TIMEOUT)
+    )
+    assert stuck.status_code in (200, 202), stuck.text
+    assert (await wait_status(live, stuck.json()["order_id"], "REVERSED"))["paid_at"] is None
+    return [failed.json()["order_id"], stuck.json()["order_id"]]
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 async def test_a_day_settles_to_the_sum_of_its_transactions_fees_included(live: LiveGateway, channel: str) -> None:
     await sign_in(live)
@@ -66,15 +80,7 @@ async def test_a_day_settles_to_the_sum_of_its_transactions_fees_included(live: 
     assert full.status_code in (200, 202), full.text
     undone = await pay(live, channel, 1111)
     assert (await voided(live, undone))["status"] == "SUCCEEDED"
-    failed = await live.terminal.micropay(
-        999, "F" + secrets.token_hex(6), await live.payment_code(channel, Fault.INSUFFICIENT_BALANCE)
-    )
-    assert failed.json()["status"] == "FAILED"
-    stuck = await live.terminal.micropay(
-        1313, "R" + secrets.token_hex(6), await live.payment_code(channel, Fault.PASSWORD_TIMEOUT)
-    )
-    assert stuck.status_code in (200, 202), stuck.text
-    assert (await wait_status(live, stuck.json()["order_id"], "REVERSED"))["paid_at"] is None
+    await failed_and_reversed(live, channel)
     twice = await paid_after_close(live, channel, 1600)
     for order_id in (partly, whole):
         await settled(live, order_id)
