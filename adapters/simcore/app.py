@@ -331,7 +331,15 @@ class ChannelSimulator:
 
     async def _plants(self, request: Request) -> Response:
         plants = [
-            {**asdict(plant), "day": plant.day.isoformat(), "kind": plant.kind.value} for plant in self.bills.plants
+            {
+                "date": plant.day.isoformat(),  # named as the POST names it
+                "kind": plant.kind.value,
+                "out_trade_no": plant.out_trade_no,
+                "channel_trade_no": plant.trade_no or None,
+                "amount_fen": plant.amount_fen,
+                "fee_fen": plant.fee_fen,
+            }
+            for plant in self.bills.plants
         ]
         return JSONResponse({"plants": plants})
 

@@ -264,3 +264,14 @@ async def plant_refusals(control: SimControl) -> None:
     for body, status in cases:
         assert (await control.http.post(url, json=body)).status_code == status, body
     assert (await control.http.get(url)).json() == {"plants": []}
+    invented = (await control.http.post(url, json={"date": day, "kind": "missing_here", "amount_fen": 321})).json()
+    [listed] = (await control.http.get(url)).json()["plants"]
+    assert listed == {
+        "date": day,
+        "kind": "missing_here",
+        "out_trade_no": invented["out_trade_no"],
+        "channel_trade_no": invented["channel_trade_no"],
+        "amount_fen": 321,
+        "fee_fen": None,
+    }
+    assert (await control.http.delete(url)).json() == {"cleared": 1}
