@@ -453,9 +453,7 @@ def render_bill(mer_id: str, day: date, rows: Iterable[BillRow]) -> str:
             "银联交易号": row.trans_index,
             "原始银联交易号": row.orig_trans_index,
             "原始交易的系统跟踪号": trace_number(row.orig_trans_index) if row.orig_trans_index else "",
-            "原始交易日期时间": row.orig_txn_time.astimezone(BEIJING).strftime("%m%d%H%M%S")
-            if row.orig_txn_time
-            else "",
+            "原始交易日期时间": _transmission_time(row.orig_txn_time) if row.orig_txn_time else "",
             "商户手续费": _fen_cell(row.signed_fee_fen),
             "结算金额": _fen_cell(row.settlement_fen),
             "商户代码": mer_id,

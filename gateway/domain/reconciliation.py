@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -243,3 +244,8 @@ def _refund_differences(channel: Channel, refunds: list[OurRefund], lines: list[
                 )
             )
     return found
+
+
+def count_kinds(differences: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Differences (as stored and shown) per kind, only the kinds found."""
+    return dict(Counter(found["kind"] for found in differences))

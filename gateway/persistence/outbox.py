@@ -50,14 +50,6 @@ def append_event(
     return event, notify_url
 
 
-_MERCHANT_NOTIFY_URLS = select(WebhookEndpoint.merchant_id, WebhookEndpoint.url).order_by(WebhookEndpoint.merchant_id)
-
-
-def merchants_notified(tx: Tx) -> list[tuple[str, str]]:
-    """Every merchant with a notify URL, and the URL."""
-    return [(merchant_id, url) for merchant_id, url in tx.connection.execute(_MERCHANT_NOTIFY_URLS).all()]
-
-
 def append_merchant_event(tx: Tx, merchant_id: str, event_type: str, payload: dict[str, Any]) -> int:
     """An event for the merchant alone: on no terminal's stream (seq 0), for its webhook; its outbox id."""
     return _INSERT_EVENT.inserted_id(

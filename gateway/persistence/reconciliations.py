@@ -44,25 +44,18 @@ def our_payments(
         select(_attempts.c.order_id, _attempts.c.channel_out_trade_no).where(_attempts.c.order_id.in_(ids))
     ):
         numbers[row.order_id].add(row.channel_out_trade_no)
-    reversed_voids = set(
-        tx.connection.scalars(
-            select(_refunds.c.order_id).where(
-                _refunds.c.order_id.in_(ids),
-                _refunds.c.reason == RefundReason.VOID,
-                _refunds.c.via_reverse.is_(True),
-                _refunds.c.status == RefundStatus.SUCCEEDED,
-            )
+    # The refunds that change what the bill shows: a void the channel reversed, money that came after the close.
+    reversed_voids: set[str] = set()
+    given_back: set[str] = set()
+    for row in tx.connection.execute(
+        select(_refunds.c.order_id, _refunds.c.reason).where(
+            _refunds.c.order_id.in_(ids),
+            _refunds.c.status == RefundStatus.SUCCEEDED,
+            ((_refunds.c.reason == RefundReason.VOID) & _refunds.c.via_reverse.is_(True))
+            | (_refunds.c.reason == RefundReason.PAID_AFTER_CLOSE),
         )
-    )
-    given_back = set(
-        tx.connection.scalars(
-            select(_refunds.c.order_id).where(
-                _refunds.c.order_id.in_(ids),
-                _refunds.c.reason == RefundReason.PAID_AFTER_CLOSE,
-                _refunds.c.status == RefundStatus.SUCCEEDED,
-            )
-        )
-    )
+    ):
+        (reversed_voids if row.reason == RefundReason.VOID else given_back).add(row.order_id)
     return [
         OurPayment(
             order_id=row.id,

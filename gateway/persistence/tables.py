@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from gateway.domain.channels import Channel
 from gateway.domain.orders import OrderKind, OrderStatus
 from gateway.domain.qr import QrAttemptStatus
+from gateway.domain.reconciliation import count_kinds
 from gateway.domain.refunds import RefundReason, RefundStatus
 from gateway.domain.scans import ScanSessionStatus
 
@@ -540,9 +541,13 @@ class Reconciliation(Base):
     channel: Mapped[Channel] = mapped_column(StrEnumType(Channel, 16))
     status: Mapped[str] = mapped_column(String(16))  # completed, no_bill, unavailable
     bill_lines: Mapped[int] = mapped_column(Integer)
-    counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # per difference kind
     differences: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     bad_lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     #: What the channel said when there was no bill, or why it could not be had or read.
     detail: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Differences per kind (only the kinds found)."""
+        return count_kinds(self.differences)

@@ -74,6 +74,12 @@ def get_endpoint(tx: Tx, merchant_id: str) -> WebhookEndpoint | None:
     return tx.session.get(WebhookEndpoint, merchant_id)
 
 
+def all_endpoints(tx: Tx) -> list[tuple[str, str]]:
+    """Every merchant with a notify URL, and the URL."""
+    query = select(_endpoints.c.merchant_id, _endpoints.c.url).order_by(_endpoints.c.merchant_id)
+    return [(merchant_id, url) for merchant_id, url in tx.connection.execute(query).all()]
+
+
 def remove_endpoint(tx: Tx, merchant_id: str) -> bool:
     """False when the merchant had no notify URL."""
     removed = tx.connection.execute(_DELETE_ENDPOINT, {"merchant_id": merchant_id})

@@ -4,7 +4,6 @@ query of the channel settles, and keep the rest for a person."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,7 +15,7 @@ from gateway.domain.channels import Channel
 from gateway.domain.errors import InvalidInput, NotFound
 from gateway.domain.ids import new_id
 from gateway.domain.orders import OrderStatus
-from gateway.domain.reconciliation import BillLine, BillStatus, Difference, DifferenceKind, compare
+from gateway.domain.reconciliation import BillLine, BillStatus, Difference, DifferenceKind, compare, count_kinds
 from gateway.domain.refunds import RefundReason
 from gateway.persistence import jobs
 from gateway.persistence import reconciliations as repo
@@ -219,7 +218,6 @@ class ReconciliationService:
             channel=channel,
             status=status,
             bill_lines=lines,
-            counts=dict(Counter(d.kind.value for d in found)),
             differences=[{**_shown(d), "todo": d.todo} for d in found],
             bad_lines=bad,
             detail=None if detail is None else detail[:256],
@@ -258,7 +256,7 @@ def reconciliation_view(record: Reconciliation, merchant_id: str | None = None) 
         "channel": record.channel.value,
         "status": record.status,
         "bill_lines": record.bill_lines,
-        "counts": dict(Counter(found["kind"] for found in shown)),
+        "counts": count_kinds(shown),
         "differences": shown,
         "bad_lines": record.bad_lines,
         "detail": record.detail,

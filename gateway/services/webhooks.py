@@ -158,7 +158,7 @@ def enqueue_webhook(tx: Tx, event: TerminalEvent, merchant_id: str, url: str) ->
 def notify_merchants(tx: Tx, event_type: str, payload_of: Callable[[str], dict[str, Any]]) -> int:
     """In the caller's transaction: an event for every merchant with a notify URL (`payload_of(merchant_id)`), each
     owed to its URL and attempted, in order, by the gateway's one job for events about no order; how many."""
-    notified = outbox.merchants_notified(tx)
+    notified = repo.all_endpoints(tx)
     for merchant_id, url in notified:
         event_id = outbox.append_merchant_event(tx, merchant_id, event_type, payload_of(merchant_id))
         _owe(tx, event_id, merchant_id, None, url)

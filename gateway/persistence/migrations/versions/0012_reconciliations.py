@@ -24,7 +24,6 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("bill_lines", sa.Integer(), nullable=False),
-        sa.Column("counts", sa.JSON(), nullable=False),
         sa.Column("differences", sa.JSON(), nullable=False),
         sa.Column("bad_lines", sa.JSON(), nullable=False),
         sa.Column("detail", sa.String(length=256), nullable=True),
